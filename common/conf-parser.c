@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "conf-parser.h"
+#include "log.h"
+#include "parse-util.h"
+
+static char *strip(char *s) {
+        char *e;
+
+        while (isspace((unsigned char) *s))
+                s++;
+        e = s + strlen(s);
+        while (e > s && isspace((unsigned char) e[-1]))
+                *--e = 0;
+        return s;
+}
+
+int conf_parse_file(const char *path, const ConfItem *items) {
+        _cleanup_fclose_ FILE *f = NULL;
+        _cleanup_free_ char *section = NULL, *line = NULL;
+        size_t cap = 0;
+        unsigned n = 0;
+
+        f = fopen(path, "re");
+        if (!f)
+                return log_error_errno(errno, "Failed to open configuration file %s: %m", path);
+
+        for (;;) {
+                ssize_t l;
+                char *s, *eq, *key, *value;
+                bool section_known = false;
+                const ConfItem *it;
+                int r;
+
+                errno = 0;
+                l = getline(&line, &cap, f);
+                if (l < 0) {
+                        if (errno != 0)
+                                return log_error_errno(errno, "%s: read error: %m", path);
+                        break;
+                }
+                n++;
+                if (memchr(line, 0, (size_t) l))
+                        return log_error_errno(EBADMSG, "%s:%u: NUL byte in line.", path, n);
+
+                s = strip(line);
+                if (*s == 0 || *s == '#' || *s == ';')
+                        continue;
+
+                if (*s == '[') {
+                        size_t sl = strlen(s);
+                        if (sl < 3 || s[sl - 1] != ']')
+                                return log_error_errno(EBADMSG, "%s:%u: invalid section header: %s", path, n, s);
+                        s[sl - 1] = 0;
+                        for (it = items; it->section; it++)
+                                if (strcmp(it->section, s + 1) == 0)
+                                        break;
+                        if (!it->section)
+                                return log_error_errno(EBADMSG, "%s:%u: unknown section [%s]", path, n, s + 1);
+                        free(section);
+                        section = strdup(s + 1);
+                        if (!section)
+                                return log_oom();
+                        continue;
+                }
+
+                eq = strchr(s, '=');
+                if (!eq)
+                        return log_error_errno(EBADMSG, "%s:%u: expected Key=Value or [Section]: %s", path, n, s);
+                *eq = 0;
+                key = strip(s);
+                value = strip(eq + 1);
+                if (!section)
+                        return log_error_errno(EBADMSG, "%s:%u: assignment %s= outside of any section", path, n, key);
+
+                for (it = items; it->section; it++) {
+                        if (strcmp(it->section, section) != 0)
+                                continue;
+                        section_known = true;
+                        if (strcmp(it->key, key) == 0)
+                                break;
+                }
+                if (!it->section)
+                        return log_error_errno(EBADMSG, "%s:%u: unknown key %s= in section [%s]%s", path, n, key,
+                                               section, section_known ? "" : " (unknown section)");
+
+                r = it->parse(value, it->data);
+                if (r == -ENOMEM)
+                        return log_oom();
+                if (r < 0)
+                        return log_error_errno(EBADMSG, "%s:%u: invalid value for %s=: \"%s\"", path, n, key, value);
+        }
+        return 0;
+}
+
+int conf_parse_string(const char *value, void *data) {
+        char **s = data, *c;
+
+        c = strdup(value);
+        if (!c)
+                return -ENOMEM;
+        free(*s);
+        *s = c;
+        return 0;
+}
+
+int conf_parse_path(const char *value, void *data) {
+        if (value[0] != '/')
+                return -EINVAL;
+        return conf_parse_string(value, data);
+}
+
+int conf_parse_unsigned(const char *value, void *data) {
+        return parse_unsigned(value, data);
+}
+
+int conf_parse_bool(const char *value, void *data) {
+        return parse_boolean(value, data);
+}
+
+int conf_parse_timespan(const char *value, void *data) {
+        return parse_timespan(value, data);
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stddef.h>
+
+/* A small INI parser: "[Section]" headers, "Key=Value" lines, '#' and ';' comments, blank
+ * lines. Whitespace around keys and values is stripped. Every unknown section or key and every
+ * value its parser refuses is an error naming file and line. */
+
+typedef int (*ConfParseFunc)(const char *value, void *data);
+
+typedef struct ConfItem {
+        const char *section;
+        const char *key;
+        ConfParseFunc parse;
+        void *data;
+} ConfItem;
+
+/* Parses path against the items (terminated by an item with section == NULL).
+ * Errors are logged at error level with "FILE:LINE:" and returned as negative errno:
+ * -EBADMSG for syntax, unknown section/key or invalid value; -errno for I/O. */
+int conf_parse_file(const char *path, const ConfItem *items);
+
+/* Ready-made value parsers. data points to the destination. */
+int conf_parse_string(const char *value, void *data);   /* char ** (replaced, freed) */
+int conf_parse_path(const char *value, void *data);     /* char **, must be absolute */
+int conf_parse_unsigned(const char *value, void *data); /* unsigned * */
+int conf_parse_bool(const char *value, void *data);     /* bool * */
+int conf_parse_timespan(const char *value, void *data); /* uint64_t * (µs) */

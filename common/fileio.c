@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fileio.h"
+
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0, cap = 0;
+
+        for (;;) {
+                ssize_t n;
+
+                if (cap - len < 4096) {
+                        size_t ncap = cap ? cap * 2 : 8192;
+                        char *p;
+
+                        if (ncap > max + 4096)
+                                ncap = max + 4096;
+                        if (ncap <= len + 1)
+                                return -EFBIG;
+                        p = realloc(buf, ncap);
+                        if (!p)
+                                return -ENOMEM;
+                        buf = p;
+                        cap = ncap;
+                }
+                n = read(fd, buf + len, cap - len - 1);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len > max)
+                        return -EFBIG;
+        }
+        buf[len] = 0;
+        *ret = TAKE_PTR(buf);
+        if (ret_len)
+                *ret_len = len;
+        return 0;
+}
+
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = -EBADF;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        return read_full_fd(fd, max, ret, ret_len);
+}
+
+int loop_write(int fd, const void *buf, size_t len) {
+        const char *p = buf;
+
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+int loop_pwrite(int fd, const void *buf, size_t len, uint64_t offset) {
+        const char *p = buf;
+
+        while (len > 0) {
+                ssize_t n = pwrite(fd, p, len, (off_t) offset);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += n;
+                len -= (size_t) n;
+                offset += (uint64_t) n;
+        }
+        return 0;
+}
+
+ssize_t loop_read(int fd, void *buf, size_t len) {
+        char *p = buf;
+        size_t done = 0;
+
+        while (done < len) {
+                ssize_t n = read(fd, p + done, len - done);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                done += (size_t) n;
+        }
+        return (ssize_t) done;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+        _cleanup_free_ char *tmp = NULL, *dcopy = NULL;
+        _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
+        int r;
+
+        if (asprintf(&tmp, "%s.tmpXXXXXX", path) < 0)
+                return -ENOMEM;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (fchmod(fd, mode) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        r = loop_write(fd, data, len);
+        if (r < 0)
+                goto fail;
+        if (fsync(fd) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        if (rename(tmp, path) < 0) {
+                r = -errno;
+                goto fail;
+        }
+
+        /* The rename is durable only once the directory entry is on disk. */
+        dcopy = strdup(path);
+        if (!dcopy)
+                return -ENOMEM;
+        dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        if (fsync(dfd) < 0)
+                return -errno;
+        return 0;
+
+fail:
+        (void) unlink(tmp);
+        return r;
+}
+
+char *path_join(const char *a, const char *b) {
+        char *s;
+        size_t la = strlen(a);
+
+        while (la > 1 && a[la - 1] == '/')
+                la--;
+        while (*b == '/')
+                b++;
+        if (asprintf(&s, "%.*s/%s", (int) la, a, b) < 0)
+                return NULL;
+        return s;
+}
+
+static int cmpstr(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+int dir_list_suffix(const char *dir, const char *suffix, char ***ret) {
+        _cleanup_strv_free_ char **l = NULL;
+        size_t n = 0, sl = strlen(suffix);
+        DIR *d;
+        struct dirent *de;
+
+        d = opendir(dir);
+        if (!d)
+                return -errno;
+        while ((errno = 0, de = readdir(d))) {
+                size_t nl = strlen(de->d_name);
+                char **nl_list;
+
+                if (de->d_name[0] == '.' || nl <= sl || strcmp(de->d_name + nl - sl, suffix) != 0)
+                        continue;
+                if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN && de->d_type != DT_LNK)
+                        continue;
+                nl_list = realloc(l, sizeof(char *) * (n + 2));
+                if (!nl_list) {
+                        closedir(d);
+                        return -ENOMEM;
+                }
+                l = nl_list;
+                l[n] = strdup(de->d_name);
+                l[n + 1] = NULL;
+                if (!l[n]) {
+                        closedir(d);
+                        return -ENOMEM;
+                }
+                n++;
+        }
+        closedir(d);
+        if (!l) {
+                l = calloc(1, sizeof(char *));
+                if (!l)
+                        return -ENOMEM;
+        }
+        qsort(l, n, sizeof(char *), cmpstr);
+        *ret = TAKE_PTR(l);
+        return (int) n;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "cleanup.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
+DEFINE_TRIVIAL_CLEANUP_FUNC(json_tokener *, json_tokener_free);
+
+/* Parses exactly len bytes as one JSON value: no NUL bytes, no trailing non-space data, nesting
+ * at most 16 deep. -EBADMSG otherwise. */
+int json_parse_strict(const char *buf, size_t len, json_object **ret);
+
+/* Typed field access. A missing field gives -ENOENT unless optional (then 0 with *ret untouched);
+ * a field of the wrong type or out of range gives -EINVAL. Strings must be non-empty. */
+int json_get_string(json_object *o, const char *key, bool optional, const char **ret);
+int json_get_u64(json_object *o, const char *key, bool optional, uint64_t max, uint64_t *ret);
+int json_get_object(json_object *o, const char *key, bool optional, json_object **ret);
+int json_get_array(json_object *o, const char *key, bool optional, json_object **ret);
+
+/* -EINVAL naming the first key of o that is not in allowed (NULL-terminated); *ret_key set. */
+int json_check_keys(json_object *o, const char *const *allowed, const char **ret_key);

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf-parser.h"
+#include "config.h"
+#include "fileio.h"
+#include "log.h"
+
+static const char *const verity_mode_table[_VERITY_MODE_MAX] = {
+        [VERITY_MODE_AUTO] = "auto",
+        [VERITY_MODE_KERNEL] = "kernel",
+        [VERITY_MODE_USERSPACE] = "userspace",
+};
+
+const char *verity_mode_to_string(VerityMode m) {
+        return m >= 0 && m < _VERITY_MODE_MAX ? verity_mode_table[m] : NULL;
+}
+
+static int parse_verity_mode(const char *value, void *data) {
+        for (int i = 0; i < _VERITY_MODE_MAX; i++)
+                if (strcmp(value, verity_mode_table[i]) == 0) {
+                        *(VerityMode *) data = (VerityMode) i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+static int parse_signatures_required(const char *value, void *data) {
+        unsigned v;
+        int r = conf_parse_unsigned(value, &v);
+        if (r < 0 || v < 1 || v > 16)
+                return -EINVAL;
+        *(unsigned *) data = v;
+        return 0;
+}
+
+static int parse_os_id(const char *value, void *data) {
+        if (!*value || strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(value))
+                return -EINVAL;
+        return conf_parse_string(value, data);
+}
+
+void config_done(Config *c) {
+        free(c->target);
+        free(c->state_directory);
+        free(c->keys_directory);
+        free(c->policy_directory);
+        free(c->os_id);
+        *c = (Config) {};
+}
+
+static int config_defaults(Config *c) {
+        *c = (Config) {
+                .target = strdup("/usr"),
+                .state_directory = strdup("/var/lib/osupdate"),
+                .keys_directory = strdup("/etc/osupdate/keys.d"),
+                .policy_directory = strdup("/etc/osupdate/policy.d"),
+                .signatures_required = 1,
+                .verity = VERITY_MODE_AUTO,
+        };
+        if (!c->target || !c->state_directory || !c->keys_directory || !c->policy_directory)
+                return -ENOMEM;
+        return 0;
+}
+
+int config_load(const char *path, Config *ret) {
+        _cleanup_(config_done) Config c = {};
+        const ConfItem items[] = {
+                { "Update", "Target", conf_parse_path, &c.target },
+                { "Update", "StateDirectory", conf_parse_path, &c.state_directory },
+                { "Update", "KeysDirectory", conf_parse_path, &c.keys_directory },
+                { "Update", "PolicyDirectory", conf_parse_path, &c.policy_directory },
+                { "Update", "SignaturesRequired", parse_signatures_required, &c.signatures_required },
+                { "Update", "Verity", parse_verity_mode, &c.verity },
+                { "Update", "OSId", parse_os_id, &c.os_id },
+                {},
+        };
+        int r;
+
+        r = config_defaults(&c);
+        if (r < 0)
+                return log_oom();
+
+        if (path) {
+                r = conf_parse_file(path, items);
+                if (r < 0)
+                        return r;
+        } else {
+                _cleanup_strv_free_ char **dropins = NULL;
+
+                if (access(CONFIG_VENDOR_FILE, F_OK) == 0 && (r = conf_parse_file(CONFIG_VENDOR_FILE, items)) < 0)
+                        return r;
+                if (access(CONFIG_DEFAULT_FILE, F_OK) == 0 && (r = conf_parse_file(CONFIG_DEFAULT_FILE, items)) < 0)
+                        return r;
+                r = dir_list_suffix(CONFIG_DEFAULT_FILE ".d", ".conf", &dropins);
+                if (r >= 0)
+                        for (char **d = dropins; *d; d++) {
+                                _cleanup_free_ char *p = path_join(CONFIG_DEFAULT_FILE ".d", *d);
+                                if (!p)
+                                        return log_oom();
+                                r = conf_parse_file(p, items);
+                                if (r < 0)
+                                        return r;
+                        }
+                else if (r != -ENOENT)
+                        return log_error_errno(r, "Cannot list %s.d: %m", CONFIG_DEFAULT_FILE);
+        }
+
+        *ret = c;
+        c = (Config) {};
+        return 0;
+}

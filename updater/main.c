@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd-bundle.h"
+#include "log.h"
+
+#define OSUPDATE_VERSION "0.1"
+
+/* One table of meanings: docs/exit-codes.md documents each row, tests check them. */
+static const struct {
+        int error;
+        int code;
+} exit_codes[] = {
+        { EINVAL, 2 },          /* usage */
+        { ENOENT, 3 },          /* cannot read an input or write an output */
+        { EACCES, 3 },
+        { EIO, 3 },
+        { ENOSPC, 3 },
+        { ENOEXEC, 4 },         /* configuration error */
+        { EBADMSG, 10 },        /* a byte differs from what was signed */
+        { EKEYREJECTED, 11 },   /* unsigned, or too few valid signatures by trusted keys */
+        { ENOKEY, 12 },         /* no trusted keys */
+        { EKEYEXPIRED, 13 },    /* manifest expired */
+        { EPROTO, 14 },         /* malformed bundle container */
+        { EUCLEAN, 15 },        /* malformed manifest.json or manifest.sig */
+        { EPROTONOSUPPORT, 16 },/* unknown manifest format version */
+        { EMEDIUMTYPE, 17 },    /* not an erofs/squashfs image, or another OS id / architecture */
+};
+
+static int exit_code_of(int r) {
+        if (r >= 0)
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(exit_codes); i++)
+                if (exit_codes[i].error == -r)
+                        return exit_codes[i].code;
+        return 1;
+}
+
+static void help(void) {
+        printf("osupdate %s — A/B updates of a read-only /usr, live and without a downgrade window\n\n"
+               "Publisher:\n"
+               "  osupdate bundle create --key PRIV.pem [--key PRIV2.pem …] --version V --os-id ID\n"
+               "                         [--arch ARCH] (--tree DIR | --image FILE [--hash-tree FILE])\n"
+               "                         [--fstype erofs|squashfs] [--min-version V] [--expires TIME]\n"
+               "                         -o OUT.osup\n"
+               "  osupdate bundle info BUNDLE [--json]        show the manifest (NOT verified)\n"
+               "  osupdate bundle verify BUNDLE [--keys DIR] [--config FILE]\n\n"
+               "TIME is 2027-01-01T00:00:00Z, @EPOCH or +SPAN (e.g. +30d). Exit codes: docs/exit-codes.md.\n"
+               "OSUPDATE_DEBUG=1 prints debug messages.\n",
+               OSUPDATE_VERSION);
+}
+
+int main(int argc, char *argv[]) {
+        int r;
+
+        log_setup_from_env();
+        if (argc < 2) {
+                help();
+                return 2;
+        }
+        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+                help();
+                return 0;
+        }
+        if (strcmp(argv[1], "--version") == 0) {
+                printf("osupdate %s\n", OSUPDATE_VERSION);
+                return 0;
+        }
+        if (strcmp(argv[1], "bundle") == 0)
+                r = cmd_bundle(argc - 2, argv + 2);
+        else {
+                fprintf(stderr, "osupdate: error: unknown command \"%s\". See 'osupdate --help'.\n", argv[1]);
+                return 2;
+        }
+        return exit_code_of(r);
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* dm-verity hash trees in veritysetup's on-disk format (hash type 1, with superblock):
+ *   block 0          superblock (512 bytes, zero padded to the hash block size)
+ *   blocks 1…        hash levels, the level nearest the root first, leaves last
+ *   digest           H(salt || block), each hash block holds 2^k digests, zero padded
+ * so `veritysetup verify DATA TREE ROOT` accepts what we write and we read what it writes. */
+
+#define VERITY_MAX_SALT_SIZE 256U
+#define VERITY_MAX_DIGEST_SIZE 64U
+#define VERITY_MAX_LEVELS 63U
+#define VERITY_SUPERBLOCK_SIZE 512U
+
+typedef struct VerityParams {
+        char hash_name[32];     /* "sha256" (also "sha512") */
+        uint32_t data_block_size;
+        uint32_t hash_block_size;
+        uint64_t data_size;     /* bytes of data, a positive multiple of data_block_size */
+        uint8_t salt[VERITY_MAX_SALT_SIZE];
+        size_t salt_size;
+} VerityParams;
+
+/* Checks the parameters (known hash, power-of-two block sizes 512…1 MiB, size a multiple of the
+ * block size, salt size) and computes the tree file's size. -EINVAL / -EOVERFLOW on bad input. */
+int verity_params_check(const VerityParams *p, uint64_t *ret_tree_size);
+size_t verity_digest_size(const VerityParams *p);
+
+/* Streams data blocks in; computes the root hash. If tree_fd >= 0 the full tree, superblock
+ * included, is written to it at offset 0 as the levels complete. Memory stays constant in the
+ * data size: one hash block per level plus a fixed batch buffer. With threads > 1 the leaf level
+ * is hashed on that many threads. */
+typedef struct VerityHasher VerityHasher;
+
+int verity_hasher_new(const VerityParams *p, int tree_fd, unsigned threads, VerityHasher **ret);
+int verity_hasher_update(VerityHasher *h, const void *data, size_t len);
+/* -EBADMSG if fewer or more bytes than data_size were fed. */
+int verity_hasher_finish(VerityHasher *h, uint8_t *ret_root, size_t *ret_root_size);
+VerityHasher *verity_hasher_free(VerityHasher *h);
+
+/* Streams a tree file in (superblock first) and proves it belongs to root: the superblock must
+ * state exactly p, and every hash block must hash to its digest in the level above, the top
+ * level to root. -EBADMSG on any mismatch. Holds at most one level (the second-lowest) in memory. */
+typedef struct VerityTreeChecker VerityTreeChecker;
+
+int verity_tree_checker_new(const VerityParams *p, const uint8_t *root, size_t root_size, VerityTreeChecker **ret);
+int verity_tree_checker_update(VerityTreeChecker *c, const void *data, size_t len);
+int verity_tree_checker_finish(VerityTreeChecker *c);
+VerityTreeChecker *verity_tree_checker_free(VerityTreeChecker *c);
+
+/* Reads the superblock of a tree made by `veritysetup format` (or by us) into ret,
+ * with data_size = data_blocks × data_block_size. */
+int verity_superblock_parse(const void *buf, size_t len, VerityParams *ret);
+
+/* Hardware threads to use for hashing: min(online CPUs, 8), at least 1. */
+unsigned verity_default_threads(void);
