@@ -365,6 +365,7 @@ int bundle_read(BundleReadFunc fn, void *fn_userdata, const BundleReadOptions *o
         SignatureReport rep = {};
         size_t mlen, slen;
         struct archive_entry *e;
+        la_int64_t payload_end;
         int k;
 
         log_detail_clear();
@@ -415,6 +416,7 @@ int bundle_read(BundleReadFunc fn, void *fn_userdata, const BundleReadOptions *o
                 if (k < 0)
                         return k;
         }
+        payload_end = archive_filter_bytes(r.a, -1);
 
         k = archive_read_next_header(r.a, &e);
         if (k == ARCHIVE_OK) {
@@ -426,6 +428,11 @@ int bundle_read(BundleReadFunc fn, void *fn_userdata, const BundleReadOptions *o
         }
         if (k != ARCHIVE_EOF)
                 return archive_error(&r, "end of archive");
+        /* libarchive also reports the end when the stream simply stops: insist on the two zero
+         * blocks that end a tar archive, so a bundle cut after its last member is refused too. */
+        payload_end = (payload_end + 511) / 512 * 512;
+        if (archive_filter_bytes(r.a, -1) < payload_end + 1024)
+                return log_debug_errno(EPROTO, "Malformed bundle: truncated, the end-of-archive marker is missing.");
         k = check_trailer(&r);
         if (k < 0)
                 return k;
