@@ -258,7 +258,7 @@ static int bundle_create(int argc, char *argv[]) {
                         goto finish;
                 }
                 if (fstype && strcmp(fstype, detected) != 0) {
-                        r = log_error_errno(EMEDIUMTYPE, "%s is a %s image, not %s.", image, detected, fstype);
+                        r = log_error_errno(EMEDIUMTYPE, "%s contains %s, not %s.", image, detected, fstype);
                         goto finish;
                 }
                 fstype = detected;

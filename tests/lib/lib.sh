@@ -1,0 +1,74 @@
+# shellcheck shell=bash
+# Shared helpers for the shell integration tests. Source it; it sets -euo pipefail, makes a
+# scratch directory $T (removed on exit) and counts checks.
+set -euo pipefail
+
+: "${OSUPDATE:?OSUPDATE must point to the osupdate binary}"
+PASSED=0
+FAILED=0
+T=$(mktemp -d /tmp/osupdate-test.XXXXXX)
+_cleanup_hooks=()
+on_exit() { _cleanup_hooks+=("$1"); }
+_run_cleanup() {
+        local h
+        for h in "${_cleanup_hooks[@]+"${_cleanup_hooks[@]}"}"; do eval "$h" || true; done
+        rm -rf "$T"
+}
+trap _run_cleanup EXIT
+
+ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
+not_ok() { FAILED=$((FAILED + 1)); echo "not ok - $*"; }
+finish() {
+        echo "$PASSED passed, $FAILED failed"
+        [ "$FAILED" -eq 0 ]
+}
+
+# A listing of everything under the given paths (names, sizes, modes, content hashes) to prove
+# that a failing command wrote nothing.
+snapshot() {
+        find "$@" -printf '%p %s %m %y\n' 2>/dev/null | sort
+        find "$@" -type f -print0 2>/dev/null | sort -z | xargs -0 -r sha256sum
+}
+
+# expect NAME CODE REGEX CMD…: CMD exits CODE and prints (stdout+stderr) something matching REGEX.
+expect() {
+        local name=$1 code=$2 regex=$3 rc=0 out
+        shift 3
+        out=$("$@" 2>&1) || rc=$?
+        if [ "$rc" -ne "$code" ]; then
+                not_ok "$name: exit $rc, expected $code; output: $out"
+        elif ! grep -Eq -- "$regex" <<<"$out"; then
+                not_ok "$name: output does not match /$regex/: $out"
+        else
+                ok "$name (exit $code)"
+        fi
+}
+
+# check NAME CMD…: CMD succeeds.
+check() {
+        local name=$1 out
+        shift
+        if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name: $out"; fi
+}
+
+# Keys: k1, k2 (trusted, public halves in $T/keys), k3 (untrusted).
+make_keys() {
+        mkdir -p "$T/keys"
+        for k in k1 k2 k3; do
+                openssl genpkey -algorithm ed25519 -out "$T/$k.pem" 2>/dev/null
+        done
+        openssl pkey -in "$T/k1.pem" -pubout -out "$T/keys/k1.pem"
+        openssl pkey -in "$T/k2.pem" -pubout -out "$T/keys/k2.pem"
+}
+
+# make_tree DIR VERSION [ID]: a small /usr tree with lib/os-release naming VERSION.
+make_tree() {
+        local d=$1 v=$2 id=${3:-demo}
+        mkdir -p "$d/lib" "$d/bin" "$d/share/doc"
+        printf 'ID=%s\nIMAGE_VERSION=%s\n' "$id" "$v" >"$d/lib/os-release"
+        printf '%s\n' "$v" >"$d/version"
+        printf '#!/bin/sh\necho hello %s\n' "$v" >"$d/bin/hello"
+        chmod 755 "$d/bin/hello"
+        head -c 200000 /dev/urandom >"$d/share/doc/blob"
+        ln -sf ../lib/os-release "$d/share/os-release"
+}
