@@ -16,16 +16,13 @@
 #include "verity-hash.h"
 
 int main(int argc, char *argv[]) {
-        const size_t bufsize = 4U * 1024U * 1024U;
         VerityParams p = { .hash_name = "sha256", .data_block_size = 4096, .hash_block_size = 4096, .salt_size = 32 };
         uint8_t root[VERITY_MAX_DIGEST_SIZE];
         size_t root_len;
         struct timespec a, b;
-        VerityHasher *h;
         struct stat st;
         unsigned threads;
         char *salt, *rh;
-        void *buf;
         int fd, tfd, r;
 
         if (argc < 3) {
@@ -44,25 +41,11 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
         p.data_size = (uint64_t) st.st_size;
-        buf = malloc(bufsize);
-        r = verity_hasher_new(&p, tfd, threads, &h);
-        if (r < 0 || !buf) {
-                fprintf(stderr, "setup failed: %s\n", strerror(-r));
-                return 1;
-        }
-        for (;;) {
-                ssize_t n = loop_read(fd, buf, bufsize);
-                if (n <= 0)
-                        break;
-                if (verity_hasher_update(h, buf, (size_t) n) < 0)
-                        return 1;
-        }
-        r = verity_hasher_finish(h, root, &root_len);
+        r = verity_hash_fd(fd, &p, tfd, threads, root, &root_len);
         if (r < 0) {
                 fprintf(stderr, "hashing failed: %s\n", strerror(-r));
                 return 1;
         }
-        verity_hasher_free(h);
         close(tfd);
         close(fd);
         clock_gettime(CLOCK_MONOTONIC, &b);
@@ -72,6 +55,5 @@ int main(int argc, char *argv[]) {
         printf("%.3f %s %s\n", (double) (b.tv_sec - a.tv_sec) + (double) (b.tv_nsec - a.tv_nsec) / 1e9, salt, rh);
         free(salt);
         free(rh);
-        free(buf);
         return 0;
 }

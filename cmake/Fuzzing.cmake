@@ -4,6 +4,12 @@ option(OSUPDATE_FUZZ "Build libFuzzer fuzz targets (clang only)" OFF)
 if(OSUPDATE_FUZZ AND NOT CMAKE_C_COMPILER_ID STREQUAL "Clang")
   message(FATAL_ERROR "OSUPDATE_FUZZ needs clang (CC=clang)")
 endif()
+if(OSUPDATE_FUZZ)
+  # Coverage instrumentation for all code, the libraries under test above all: libFuzzer only
+  # sees the edges of what was compiled with it. Only the fuzz targets link the libFuzzer runtime.
+  add_compile_options(-fsanitize=fuzzer-no-link)
+  add_link_options(-fsanitize=fuzzer-no-link)
+endif()
 
 function(osupdate_add_fuzzer name)
   cmake_parse_arguments(F "" "CORPUS" "SOURCES;LIBS" ${ARGN})

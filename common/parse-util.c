@@ -116,8 +116,9 @@ int parse_timespan(const char *s, uint64_t *ret_usec) {
 }
 
 int parse_timestamp(const char *s, time_t now, time_t *ret) {
-        struct tm tm = {};
+        struct tm tm = {}, parsed;
         const char *end;
+        time_t t;
         uint64_t v;
         int r;
 
@@ -148,9 +149,15 @@ int parse_timestamp(const char *s, time_t now, time_t *ret) {
                 if (!end || *end)
                         return -EINVAL;
         }
-        *ret = timegm(&tm);
-        if (*ret == (time_t) -1)
+        parsed = tm;
+        t = timegm(&tm);
+        if (t == (time_t) -1)
                 return -ERANGE;
+        /* timegm() normalizes out-of-range fields: "2026-02-31" would silently become March 3. */
+        if (tm.tm_year != parsed.tm_year || tm.tm_mon != parsed.tm_mon || tm.tm_mday != parsed.tm_mday ||
+            tm.tm_hour != parsed.tm_hour || tm.tm_min != parsed.tm_min || tm.tm_sec != parsed.tm_sec)
+                return -EINVAL;
+        *ret = t;
         return 0;
 }
 

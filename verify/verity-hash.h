@@ -42,6 +42,11 @@ int verity_hasher_update(VerityHasher *h, const void *data, size_t len);
 int verity_hasher_finish(VerityHasher *h, uint8_t *ret_root, size_t *ret_root_size);
 VerityHasher *verity_hasher_free(VerityHasher *h);
 
+/* Hashes a whole file (its size must be p->data_size) through a read-only mapping, so each
+ * thread reads its share of the page cache itself. Writes the tree to tree_fd if >= 0. */
+int verity_hash_fd(int fd, const VerityParams *p, int tree_fd, unsigned threads, uint8_t *ret_root,
+                   size_t *ret_root_size);
+
 /* Streams a tree file in (superblock first) and proves it belongs to root: the superblock must
  * state exactly p, and every hash block must hash to its digest in the level above, the top
  * level to root. -EBADMSG on any mismatch. Holds at most one level (the second-lowest) in memory. */
