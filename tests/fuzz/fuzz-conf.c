@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The input is an INI file for conf_parse_file(), with one item of each value parser in two
  * sections. The file lives in a memfd and is parsed through /proc/self/fd/N: no disk writes. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>

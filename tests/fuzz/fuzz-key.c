@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +45,7 @@ static int keyring_build(Keyring *ret) {
         if (!keys[0].path)
                 return -ENOMEM;
         keys[0].pkey = TAKE_PTR(pub);
-        *ret = (Keyring) { .keys = TAKE_PTR(keys), .n_keys = 1 };
+        *ret = (Keyring){ .keys = TAKE_PTR(keys), .n_keys = 1 };
         return 0;
 }
 

@@ -9,15 +9,17 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        Manifest *m = NULL;
-        char *out = NULL;
+        _cleanup_(manifest_freep) Manifest *m = NULL, *again = NULL;
+        _cleanup_free_ char *out = NULL, *out_again = NULL;
 
-        if (manifest_parse((const char *) data, size, &m) >= 0) {
-                /* Whatever parses must serialize and parse again. */
-                if (manifest_format(m, &out) < 0)
-                        abort();
-                free(out);
-                manifest_free(m);
-        }
+        if (manifest_parse((const char *) data, size, &m) < 0)
+                return 0;
+        /* Whatever parses must serialize and parse again, to the same manifest: the publisher
+         * writes with manifest_format() what devices read with manifest_parse(). */
+        if (manifest_format(m, &out) < 0)
+                abort();
+        if (manifest_parse(out, strlen(out), &again) < 0 || manifest_format(again, &out_again) < 0 ||
+            strcmp(out, out_again) != 0)
+                abort();
         return 0;
 }

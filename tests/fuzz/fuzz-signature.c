@@ -2,6 +2,7 @@
 /* The input is a manifest.sig, checked over FUZZ_SIGNED_MESSAGE against a keyring holding the
  * fixed fuzz key: malformed JSON, bad hex, wrong lengths, unknown and repeated signers, and
  * (from the corpus) signatures that really verify. */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,7 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (rep.total == 0 || rep.total > SIGNATURES_MAX || rep.valid + rep.invalid + rep.unknown > rep.total)
                         abort();
                 /* One trusted key: at most one valid signature counts, whatever the file repeats. */
-                if (rep.valid > k->n_keys || (r == 0) != (rep.valid >= 1) || (r == -EBADMSG) != (rep.valid == 0 && rep.invalid > 0))
+                if (rep.valid > k->n_keys || (r == 0) != (rep.valid >= 1) ||
+                    (r == -EBADMSG) != (rep.valid == 0 && rep.invalid > 0))
                         abort();
                 if (rep.valid == 1 && memcmp(rep.valid_ids[0], k->keys[0].id, KEY_ID_SIZE) != 0)
                         abort();

@@ -1,0 +1,9 @@
+{
+  "signatures":[
+    {
+      "key":"bfe79a349df1f19b0cdafb2a3745c16eb790eff3219b516e78ccd7fbf362872c",
+      "algorithm":"ed25519",
+      "signature":"5c7339d0495865d6328b48ac060e0ad178ab06f031f562f4278972b6a269c18a367b4a4ada24f461dab273b06ce3211f59d38616df0238b940ec8d2793f71208"
+    }
+  ]
+}
