@@ -251,9 +251,15 @@ static int read_image(Reader *r, const ManifestImage *img) {
         const BundleSink *sink = r->opts->sink;
         uint8_t root[VERITY_MAX_DIGEST_SIZE];
         size_t root_len;
-        int k;
+        int k, tree_fd = -EBADF;
 
-        k = verity_hasher_new(&img->verity, -EBADF, r->opts->threads ?: verity_default_threads(), &h);
+        /* Without a tree in the bundle, the tree the device needs is written as the image is hashed:
+         * still one pass. */
+        if (!img->hash_tree_file && sink && sink->tree_fd)
+                tree_fd = sink->tree_fd(img, sink->userdata);
+        if (tree_fd < 0 && tree_fd != -EBADF)
+                return tree_fd;
+        k = verity_hasher_new(&img->verity, tree_fd, r->opts->threads ?: verity_default_threads(), &h);
         if (k < 0)
                 return k;
         k = stream_member(r, img, false, feed_hasher, h);
@@ -407,6 +413,11 @@ int bundle_read(BundleReadFunc fn, void *fn_userdata, const BundleReadOptions *o
                 return k;
         if (opts->sink && opts->sink->manifest) {
                 k = opts->sink->manifest(m, opts->sink->userdata);
+                if (k < 0)
+                        return k;
+        }
+        if (opts->sink && opts->sink->signed_bytes) {
+                k = opts->sink->signed_bytes(mjson, mlen, sig, slen, opts->sink->userdata);
                 if (k < 0)
                         return k;
         }

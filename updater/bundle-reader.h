@@ -19,8 +19,13 @@
  * is called, so a sink must treat what it wrote as untrusted until then. */
 
 typedef struct BundleSink {
-        /* The manifest is authentic and passed the time checks. A negative return aborts. */
+        /* The manifest is authentic and passed the time checks. A negative return aborts. The raw
+         * signed bytes (manifest.json and manifest.sig) are passed for keeping. */
         int (*manifest)(const Manifest *m, void *userdata);
+        int (*signed_bytes)(const char *manifest, size_t manifest_len, const char *sig, size_t sig_len, void *userdata);
+        /* Optional, for an image whose bundle carries no hash tree: an fd the tree computed while
+         * the image streams is written to (or -EBADF for none). */
+        int (*tree_fd)(const ManifestImage *img, void *userdata);
         int (*begin)(const ManifestImage *img, bool hash_tree, void *userdata);
         int (*data)(const void *buf, size_t len, void *userdata);
         /* The member's bytes are verified. */

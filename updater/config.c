@@ -48,6 +48,7 @@ void config_done(Config *c) {
         free(c->state_directory);
         free(c->keys_directory);
         free(c->policy_directory);
+        free(c->runtime_directory);
         free(c->os_id);
         *c = (Config) {};
 }
@@ -58,10 +59,11 @@ static int config_defaults(Config *c) {
                 .state_directory = strdup("/var/lib/osupdate"),
                 .keys_directory = strdup("/etc/osupdate/keys.d"),
                 .policy_directory = strdup("/etc/osupdate/policy.d"),
+                .runtime_directory = strdup("/run/osupdate"),
                 .signatures_required = 1,
                 .verity = VERITY_MODE_AUTO,
         };
-        if (!c->target || !c->state_directory || !c->keys_directory || !c->policy_directory)
+        if (!c->target || !c->state_directory || !c->keys_directory || !c->policy_directory || !c->runtime_directory)
                 return -ENOMEM;
         return 0;
 }
@@ -73,6 +75,7 @@ int config_load(const char *path, Config *ret) {
                 { "Update", "StateDirectory", conf_parse_path, &c.state_directory },
                 { "Update", "KeysDirectory", conf_parse_path, &c.keys_directory },
                 { "Update", "PolicyDirectory", conf_parse_path, &c.policy_directory },
+                { "Update", "RuntimeDirectory", conf_parse_path, &c.runtime_directory },
                 { "Update", "SignaturesRequired", parse_signatures_required, &c.signatures_required },
                 { "Update", "Verity", parse_verity_mode, &c.verity },
                 { "Update", "OSId", parse_os_id, &c.os_id },

@@ -16,6 +16,7 @@ typedef struct Config {
         char *state_directory;
         char *keys_directory;
         char *policy_directory;
+        char *runtime_directory;  /* lock and notices, default /run/osupdate */
         char *os_id;              /* NULL: from <target>/lib/os-release */
         unsigned signatures_required;
         VerityMode verity;

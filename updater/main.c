@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd-bundle.h"
+#include "cmd-update.h"
 #include "log.h"
 
 #define OSUPDATE_VERSION "0.1"
@@ -27,6 +28,15 @@ static const struct {
         { EUCLEAN, 15 },        /* malformed manifest.json or manifest.sig */
         { EPROTONOSUPPORT, 16 },/* unknown manifest format version */
         { EMEDIUMTYPE, 17 },    /* not an erofs/squashfs image, or another OS id / architecture */
+        { EBUSY, 20 },          /* another update is in progress */
+        { ESTALE, 21 },         /* not newer than the running version, or below the version floor */
+        { ENOPKG, 22 },         /* the device must first run the bundle's min_version */
+        { ENOTBLK, 23 },        /* the target is not a mount point */
+        { ENOTRECOVERABLE, 24 },/* state.json is corrupt */
+        { EILSEQ, 25 },         /* the image's own os-release disagrees with its manifest */
+        { ETXTBSY, 26 },        /* no slot can be written: both in use */
+        { EOPNOTSUPP, 27 },     /* no mount-beneath in this kernel: staged for the next boot */
+        { ENODEV, 28 },         /* Verity=kernel but no device-mapper */
 };
 
 static int exit_code_of(int r) {
@@ -47,6 +57,12 @@ static void help(void) {
                "                         -o OUT.osup\n"
                "  osupdate bundle info BUNDLE [--json]        show the manifest (NOT verified)\n"
                "  osupdate bundle verify BUNDLE [--keys DIR] [--config FILE]\n\n"
+               "Device:\n"
+               "  osupdate apply BUNDLE [--keys DIR] [--config FILE]   update /usr live, in every namespace\n"
+               "  osupdate status [--json] [--config FILE]\n"
+               "  osupdate mark-good [--raise-floor] [--config FILE]   confirm the active slot\n"
+               "  osupdate rollback [--config FILE]                    back to the other slot, live\n"
+               "  osupdate gc [--config FILE]                          empty unused slots\n\n"
                "TIME is 2027-01-01T00:00:00Z, @EPOCH or +SPAN (e.g. +30d). Exit codes: docs/exit-codes.md.\n"
                "OSUPDATE_DEBUG=1 prints debug messages.\n",
                OSUPDATE_VERSION);
@@ -70,6 +86,16 @@ int main(int argc, char *argv[]) {
         }
         if (strcmp(argv[1], "bundle") == 0)
                 r = cmd_bundle(argc - 2, argv + 2);
+        else if (strcmp(argv[1], "apply") == 0)
+                r = cmd_apply(argc - 1, argv + 1);
+        else if (strcmp(argv[1], "status") == 0)
+                r = cmd_status(argc - 1, argv + 1);
+        else if (strcmp(argv[1], "mark-good") == 0)
+                r = cmd_mark_good(argc - 1, argv + 1);
+        else if (strcmp(argv[1], "rollback") == 0)
+                r = cmd_rollback(argc - 1, argv + 1);
+        else if (strcmp(argv[1], "gc") == 0)
+                r = cmd_gc(argc - 1, argv + 1);
         else {
                 fprintf(stderr, "osupdate: error: unknown command \"%s\". See 'osupdate --help'.\n", argv[1]);
                 return 2;

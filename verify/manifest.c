@@ -184,7 +184,7 @@ int manifest_parse(const char *buf, size_t len, Manifest **ret) {
         _cleanup_(json_object_putp) json_object *root = NULL;
         Manifest *m = NULL;
         json_object *arr;
-        uint64_t format;
+        uint64_t format = 0;
         size_t n;
         int r;
 
@@ -201,6 +201,9 @@ int manifest_parse(const char *buf, size_t len, Manifest **ret) {
                 return bad("required field \"format\" is missing.");
         if (r == -EINVAL)
                 return bad("field \"format\" must be an integer.");
+        if (r == -ERANGE)
+                return log_debug_errno(EPROTONOSUPPORT, "manifest.json: format version out of range (this osupdate reads format %u).",
+                                       MANIFEST_FORMAT);
         if (r < 0 || format != MANIFEST_FORMAT)
                 return log_debug_errno(EPROTONOSUPPORT, "manifest.json: format version %llu is not supported (this osupdate reads format %u).",
                                        (unsigned long long) format, MANIFEST_FORMAT);

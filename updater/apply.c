@@ -1,0 +1,488 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "bundle-reader.h"
+#include "fileio.h"
+#include "install.h"
+#include "log.h"
+#include "loop.h"
+#include "mount.h"
+#include "os-release.h"
+#include "slot.h"
+#include "verity-activate.h"
+#include "version.h"
+
+#define BOOT_TRIES 3
+
+/* OSUPDATE_FAILPOINT=<name> kills the process at that step, as a crash would (tests only). */
+static void failpoint(const char *name) {
+        const char *f = getenv("OSUPDATE_FAILPOINT");
+
+        if (f && strcmp(f, name) == 0)
+                (void) raise(SIGKILL);
+}
+
+void apply_result_done(ApplyResult *r) {
+        free(r->version);
+        free(r->previous_version);
+        *r = (ApplyResult) { .slot = -1 };
+}
+
+int update_lock(const Config *cfg, int *ret_fd) {
+        _cleanup_free_ char *p = path_join(cfg->runtime_directory, "lock");
+        _cleanup_close_ int fd = -EBADF;
+
+        if (!p)
+                return -ENOMEM;
+        if (mkdir(cfg->runtime_directory, 0755) < 0 && errno != EEXIST)
+                return log_debug_errno(errno, "Cannot create %s: %m", cfg->runtime_directory);
+        fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return log_debug_errno(errno, "Cannot open %s: %m", p);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                if (errno == EWOULDBLOCK)
+                        return log_debug_errno(EBUSY, "Another update is in progress (%s is locked).", p);
+                return log_debug_errno(errno, "Cannot lock %s: %m", p);
+        }
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int update_live_os(const Config *cfg, char **ret_id, char **ret_version) {
+        _cleanup_close_ int fd = -EBADF;
+        OsRelease o = {};
+        int r;
+
+        fd = open(cfg->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return log_debug_errno(errno, "Cannot open target %s: %m", cfg->target);
+        r = os_release_read_at(fd, "lib/os-release", &o);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot read %s/lib/os-release: %m", cfg->target);
+        *ret_id = o.id;
+        *ret_version = o.version;
+        return 0;
+}
+
+static int save(const Config *cfg, const State *s) {
+        int r = state_save(cfg->state_directory, s);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot record the new state in %s: %m", cfg->state_directory);
+        return 0;
+}
+
+static void slot_forget(State *s, int slot) {
+        free(s->slots[slot].version);
+        free(s->slots[slot].fstype);
+        s->slots[slot] = (SlotInfo) { .state = SLOT_EMPTY };
+        if (s->next_boot == slot)
+                s->next_boot = s->active;
+        if (s->staged == slot)
+                s->staged = -1;
+        if (s->switching == slot)
+                s->switching = -1;
+}
+
+int update_recover(const Config *cfg, State *s) {
+        bool changed = false;
+        int r;
+
+        for (int i = 0; i < SLOT_MAX; i++)
+                if (s->slots[i].state == SLOT_WRITING) {
+                        /* Interrupted while streaming: nothing in it was trusted yet. */
+                        log_debug("Recovering: slot %s was being written; emptying it.", slot_name(i));
+                        r = slot_clear(cfg->state_directory, i);
+                        if (r < 0)
+                                return r;
+                        slot_forget(s, i);
+                        changed = true;
+                }
+
+        if (s->switching >= 0) {
+                int x = s->switching, n = mount_count_at(cfg->target);
+                _cleanup_free_ char *id = NULL, *live = NULL;
+
+                if (n >= 2) {
+                        /* The new image is beneath the old top: finish the switch by removing the top,
+                         * which can only move every namespace forward. */
+                        log_debug("Recovering: finishing the interrupted switch to slot %s.", slot_name(x));
+                        r = mount_remove_top(cfg->target);
+                        if (r < 0)
+                                return r;
+                }
+                if (update_live_os(cfg, &id, &live) >= 0 && live && s->slots[x].version &&
+                    version_compare(live, s->slots[x].version) == 0) {
+                        s->active = x;
+                        s->next_boot = x;
+                        s->boot_tries = BOOT_TRIES;
+                        s->good = false;
+                } else
+                        log_debug("Recovering: the switch to slot %s had not started; slot stays staged.", slot_name(x));
+                s->switching = -1;
+                changed = true;
+        }
+        return changed ? save(cfg, s) : 0;
+}
+
+/* Attaches, verifies and mounts the slot's image, checks the image's own os-release against the
+ * manifest, then tucks it beneath Target and removes the old top. State is written before the
+ * tuck (switching = slot) and after the top is gone (active = slot). */
+static int switch_to_slot(const Config *cfg, State *s, int slot, bool *ret_degraded, bool *ret_staged_only) {
+        _cleanup_(manifest_freep) Manifest *m = NULL;
+        _cleanup_free_ char *dir = slot_path(cfg->state_directory, slot), *image = NULL, *tree = NULL, *loopdev = NULL,
+                            *device = NULL, *name = NULL;
+        _cleanup_close_ int loop_fd = -EBADF, mnt = -EBADF;
+        const ManifestImage *img;
+        OsRelease o = {};
+        bool kernel;
+        int r;
+
+        if (!dir || !(image = path_join(dir, SLOT_IMAGE)) || !(tree = path_join(dir, SLOT_TREE)))
+                return -ENOMEM;
+        r = slot_load_manifest(cfg->state_directory, slot, &m);
+        if (r < 0)
+                return r;
+        img = &m->images[0];
+
+        r = loop_attach(image, &loop_fd, &loopdev);
+        if (r < 0)
+                return r;
+        failpoint("after-loop-attach");
+
+        kernel = verity_kernel_available();
+        if (cfg->verity == VERITY_MODE_KERNEL && !kernel)
+                return log_debug_errno(ENODEV, "Verity=kernel, but this kernel has no device-mapper (/dev/mapper/control).");
+        if (cfg->verity == VERITY_MODE_USERSPACE)
+                kernel = false;
+        if (asprintf(&name, "osupdate-usr-%s", slot_name(slot)) < 0)
+                return -ENOMEM;
+        r = verity_open(loopdev, tree, &img->verity, img->root_hash, img->root_hash_size, kernel, name, &device);
+        if (r < 0)
+                return r;
+        *ret_degraded = !kernel;
+        failpoint("after-verity");
+
+        r = mount_image_detached(device, img->fstype, &mnt);
+        if (r < 0)
+                goto fail_verity;
+        /* The loop device now lives as long as the mount (autoclear). */
+        loop_fd = safe_close(loop_fd);
+
+        r = os_release_read_at(mnt, "lib/os-release", &o);
+        if (r < 0) {
+                r = log_debug_errno(EILSEQ, "The image has no readable lib/os-release: it does not look like a /usr image.");
+                goto fail_verity;
+        }
+        if (!o.id || strcmp(o.id, m->os_id) != 0 || !o.version || version_compare(o.version, m->version) != 0) {
+                r = log_debug_errno(EILSEQ, "The image's lib/os-release says %s %s, its manifest %s %s.",
+                                    o.id ?: "(no ID)", o.version ?: "(no version)", m->os_id, m->version);
+                os_release_done(&o);
+                goto fail_verity;
+        }
+        os_release_done(&o);
+
+        failpoint("before-state-write");
+        s->switching = slot;
+        r = save(cfg, s);
+        if (r < 0)
+                goto fail_verity;
+
+        r = mount_tuck_beneath(mnt, cfg->target);
+        if (r == -EOPNOTSUPP) {
+                /* Kernels before 6.5: nothing is mounted or unmounted; the next boot uses the slot. */
+                s->switching = -1;
+                s->staged = slot;
+                s->next_boot = slot;
+                s->boot_tries = BOOT_TRIES;
+                s->good = false;
+                *ret_staged_only = true;
+                r = save(cfg, s);
+                if (r < 0)
+                        return r;
+                return log_debug_errno(EOPNOTSUPP, "This kernel cannot mount beneath %s (Linux >= 6.5 needed): version %s is staged in slot %s for the next boot.",
+                                       cfg->target, m->version, slot_name(slot));
+        }
+        if (r < 0) {
+                s->switching = -1;
+                (void) save(cfg, s);
+                goto fail_verity;
+        }
+        failpoint("after-tuck");
+
+        /* Force: removing the host's top also removes it in every namespace holding a slave copy of
+         * the new mount, because unmount propagation follows the parent (the new mount). */
+        r = mount_remove_top(cfg->target);
+        if (r < 0)
+                return r;
+
+        if (s->active >= 0 && s->active != slot && kernel) {
+                _cleanup_free_ char *old = NULL;
+                /* Deferred: the old device goes once the last namespace lets go of it. */
+                if (asprintf(&old, "osupdate-usr-%s", slot_name(s->active)) >= 0)
+                        (void) verity_close(old);
+        }
+        s->active = slot;
+        s->next_boot = slot;
+        s->switching = -1;
+        s->staged = -1;
+        s->boot_tries = BOOT_TRIES;
+        s->good = false;
+        r = save(cfg, s);
+        if (r < 0)
+                return r;
+        failpoint("after-state-write");
+        return 0;
+
+fail_verity:
+        if (kernel)
+                (void) verity_close(name);
+        return r;
+}
+
+typedef struct ApplyContext {
+        const Config *cfg;
+        State *state;
+        int slot;
+        InstallFacts facts;
+        bool marked;
+} ApplyContext;
+
+/* Called with the authentic manifest, before a payload byte is written. */
+static int apply_check(const Manifest *m, void *userdata) {
+        ApplyContext *c = userdata;
+        int r;
+
+        r = install_check(m, &c->facts);
+        if (r < 0)
+                return r;
+        /* Only now is the slot touched: mark it, so a crash from here on empties it. */
+        r = slot_clear(c->cfg->state_directory, c->slot);
+        if (r < 0)
+                return r;
+        slot_forget(c->state, c->slot);
+        c->state->slots[c->slot].state = SLOT_WRITING;
+        c->marked = true;
+        return save(c->cfg, c->state);
+}
+
+static int pick_slot(const Config *cfg, const State *s) {
+        int busy_seen = 0;
+
+        for (int i = 0; i < SLOT_MAX; i++) {
+                int r;
+
+                if (i == s->booted || i == s->active)
+                        continue;
+                r = slot_is_busy(cfg->state_directory, i);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        busy_seen++;
+                        continue;
+                }
+                return i;
+        }
+        return log_debug_errno(ETXTBSY, "No slot can be written: %s.",
+                               busy_seen ? "the inactive slot is still mounted in some namespace" : "both slots are booted or live");
+}
+
+int update_apply(const Config *cfg, const Keyring *keyring, const char *bundle, ApplyResult *ret) {
+        _cleanup_free_ char *live_id = NULL, *live_version = NULL;
+        _cleanup_(state_done) State s = {};
+        _cleanup_(slot_writer_done) SlotWriter w = {};
+        _cleanup_close_ int lock = -EBADF, fd = -EBADF;
+        ApplyContext ctx = { .cfg = cfg, .state = &s };
+        BundleReadOptions opts;
+        struct utsname u;
+        int r;
+
+        log_detail_clear();
+        *ret = (ApplyResult) { .slot = -1 };
+        r = update_lock(cfg, &lock);
+        if (r < 0)
+                return r;
+        r = state_load(cfg->state_directory, &s);
+        if (r == -EUCLEAN)
+                return log_debug_errno(ENOTRECOVERABLE, "%s/state.json is corrupt: %s Nothing was changed; "
+                                       "move it aside to start over.", cfg->state_directory, log_detail() ?: "");
+        if (r < 0)
+                return r;
+
+        r = mount_is_mount_point(cfg->target);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot inspect target %s: %m", cfg->target);
+        if (r == 0)
+                return log_debug_errno(ENOTBLK, "Target %s is not a mount point: there is no running image to update.", cfg->target);
+
+        r = update_recover(cfg, &s);
+        if (r < 0)
+                return r;
+
+        r = update_live_os(cfg, &live_id, &live_version);
+        if (r < 0 && !cfg->os_id)
+                return log_debug_errno(EMEDIUMTYPE, "Cannot tell which OS runs: no %s/lib/os-release and no OSId= in the configuration.",
+                                       cfg->target);
+        if (uname(&u) < 0)
+                return -errno;
+        ctx.facts = (InstallFacts) {
+                .os_id = cfg->os_id ?: live_id,
+                .architecture = u.machine,
+                .running_version = live_version,
+                .version_floor = s.version_floor,
+                .now = time(NULL),
+        };
+        if (!ctx.facts.os_id)
+                return log_debug_errno(EMEDIUMTYPE, "%s/lib/os-release has no ID= and OSId= is not set.", cfg->target);
+
+        ctx.slot = pick_slot(cfg, &s);
+        if (ctx.slot < 0)
+                return ctx.slot;
+
+        fd = open(bundle, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return log_debug_errno(errno, "Cannot open bundle %s: %m", bundle);
+
+        r = slot_writer_init(&w, cfg->state_directory, ctx.slot);
+        if (r < 0)
+                return r;
+        w.check = apply_check;
+        w.userdata = &ctx;
+        opts = (BundleReadOptions) {
+                .keyring = keyring,
+                .signatures_required = cfg->signatures_required,
+                .now = ctx.facts.now,
+                .sink = &w.sink,
+        };
+        r = bundle_read_fd(fd, &opts, NULL, NULL);
+        if (r >= 0)
+                r = slot_writer_commit(&w);
+        if (r < 0) {
+                /* Any failure: the slot is emptied, nothing is mounted, state is as before. */
+                /* Until the slot was marked, nothing of it was touched: a bundle refused before its
+                 * payload leaves the previous version in the slot, still good for a rollback. */
+                if (ctx.marked) {
+                        (void) slot_clear(cfg->state_directory, ctx.slot);
+                        slot_forget(&s, ctx.slot);
+                        (void) save(cfg, &s);
+                }
+                return r;
+        }
+
+        s.slots[ctx.slot] = (SlotInfo) { .state = SLOT_READY, .version = TAKE_PTR(w.version), .fstype = TAKE_PTR(w.fstype) };
+        r = save(cfg, &s);
+        if (r < 0)
+                return r;
+        failpoint("after-slot-write");
+
+        ret->slot = ctx.slot;
+        ret->version = strdup(s.slots[ctx.slot].version);
+        ret->previous_version = live_version ? strdup(live_version) : NULL;
+        return switch_to_slot(cfg, &s, ctx.slot, &ret->degraded, &ret->staged_only);
+}
+
+int update_rollback(const Config *cfg, ApplyResult *ret) {
+        _cleanup_(state_done) State s = {};
+        _cleanup_close_ int lock = -EBADF;
+        int r, prev = -1;
+
+        log_detail_clear();
+        *ret = (ApplyResult) { .slot = -1 };
+        r = update_lock(cfg, &lock);
+        if (r < 0)
+                return r;
+        r = state_load(cfg->state_directory, &s);
+        if (r == -EUCLEAN)
+                return log_debug_errno(ENOTRECOVERABLE, "%s/state.json is corrupt: %s", cfg->state_directory, log_detail() ?: "");
+        if (r < 0)
+                return r;
+        r = update_recover(cfg, &s);
+        if (r < 0)
+                return r;
+
+        for (int i = 0; i < SLOT_MAX; i++)
+                if (i != s.active && s.slots[i].state == SLOT_READY)
+                        prev = i;
+        if (prev < 0)
+                return log_debug_errno(ENOENT, "There is no other complete slot to roll back to.");
+        if (s.version_floor && version_compare(s.slots[prev].version, s.version_floor) < 0)
+                return log_debug_errno(ESTALE, "Slot %s holds version %s, below the version floor %s: refusing to roll back.",
+                                       slot_name(prev), s.slots[prev].version, s.version_floor);
+        ret->slot = prev;
+        ret->version = strdup(s.slots[prev].version);
+        if (s.active >= 0)
+                ret->previous_version = strdup(s.slots[s.active].version);
+        return switch_to_slot(cfg, &s, prev, &ret->degraded, &ret->staged_only);
+}
+
+int update_mark_good(const Config *cfg, bool raise_floor) {
+        _cleanup_(state_done) State s = {};
+        _cleanup_close_ int lock = -EBADF;
+        int r;
+
+        r = update_lock(cfg, &lock);
+        if (r < 0)
+                return r;
+        r = state_load(cfg->state_directory, &s);
+        if (r == -EUCLEAN)
+                return log_debug_errno(ENOTRECOVERABLE, "%s/state.json is corrupt: %s", cfg->state_directory, log_detail() ?: "");
+        if (r < 0)
+                return r;
+        if (s.active < 0)
+                return log_debug_errno(ENOENT, "No slot is active: nothing to mark good.");
+        s.good = true;
+        s.boot_tries = -1;
+        if (raise_floor) {
+                char *v = strdup(s.slots[s.active].version);
+                if (!v)
+                        return -ENOMEM;
+                free(s.version_floor);
+                s.version_floor = v;
+        }
+        return save(cfg, &s);
+}
+
+int update_gc(const Config *cfg) {
+        _cleanup_(state_done) State s = {};
+        _cleanup_close_ int lock = -EBADF;
+        int r, freed = 0;
+
+        r = update_lock(cfg, &lock);
+        if (r < 0)
+                return r;
+        r = state_load(cfg->state_directory, &s);
+        if (r == -EUCLEAN)
+                return log_debug_errno(ENOTRECOVERABLE, "%s/state.json is corrupt: %s", cfg->state_directory, log_detail() ?: "");
+        if (r < 0)
+                return r;
+        r = update_recover(cfg, &s);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < SLOT_MAX; i++) {
+                if (i == s.active || i == s.booted || i == s.next_boot || i == s.staged || s.slots[i].state == SLOT_EMPTY)
+                        continue;
+                r = slot_is_busy(cfg->state_directory, i);
+                if (r != 0)
+                        continue;
+                r = slot_clear(cfg->state_directory, i);
+                if (r < 0)
+                        return r;
+                slot_forget(&s, i);
+                freed++;
+        }
+        if (freed > 0) {
+                r = save(cfg, &s);
+                if (r < 0)
+                        return r;
+        }
+        return freed;
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "signature.h"
+#include "state.h"
+
+/* Holds /run/osupdate/lock (flock): one apply, rollback, mark-good or gc at a time.
+ * -EBUSY when another holds it. */
+int update_lock(const Config *cfg, int *ret_fd);
+
+/* Finishes or undoes what a crash interrupted, from state.json and what is mounted:
+ * a slot left "writing" is emptied; a live switch that was in progress is rolled forward if the
+ * new image is already beneath (or on top), else abandoned. Saves the state if it changed. */
+int update_recover(const Config *cfg, State *state);
+
+typedef struct ApplyResult {
+        int slot;
+        char *version;
+        char *previous_version;
+        bool degraded;          /* verity checked in userspace: no device-mapper */
+        bool staged_only;       /* no mount-beneath: staged for the next boot */
+} ApplyResult;
+void apply_result_done(ApplyResult *r);
+
+/* osupdate apply BUNDLE: verify-while-writing into the inactive slot, then switch to it live. */
+int update_apply(const Config *cfg, const Keyring *keyring, const char *bundle, ApplyResult *ret);
+
+/* The one deliberate step back: switch live to the other ready slot (never below the floor). */
+int update_rollback(const Config *cfg, ApplyResult *ret);
+
+int update_mark_good(const Config *cfg, bool raise_floor);
+
+/* Empties slots that are neither active, booted, next to boot, staged, nor in use. Returns the
+ * number of slots freed. */
+int update_gc(const Config *cfg);
+
+/* The live version under Target (from its lib/os-release), and its OS id. */
+int update_live_os(const Config *cfg, char **ret_id, char **ret_version);

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "slot.h"
+#include "state.h"
+
+static const char *const slot_files[] = { SLOT_IMAGE, SLOT_TREE, SLOT_SIGNATURE, SLOT_MANIFEST };
+
+char *slot_path(const char *state_dir, int slot) {
+        char *p;
+
+        if (asprintf(&p, "%s/slots/%s", state_dir, slot_name(slot)) < 0)
+                return NULL;
+        return p;
+}
+
+int slot_is_busy(const char *state_dir, int slot) {
+        _cleanup_free_ char *dir = slot_path(state_dir, slot);
+        char real[PATH_MAX];
+        struct dirent *de;
+        DIR *d;
+        int busy = 0;
+
+        if (!dir)
+                return -ENOMEM;
+        if (!realpath(dir, real))
+                return errno == ENOENT ? 0 : -errno;
+
+        d = opendir("/sys/block");
+        if (!d)
+                return -errno;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *p = NULL, *backing = NULL;
+                size_t l = strlen(real);
+
+                if (strncmp(de->d_name, "loop", 4) != 0)
+                        continue;
+                if (asprintf(&p, "/sys/block/%s/loop/backing_file", de->d_name) < 0) {
+                        busy = -ENOMEM;
+                        break;
+                }
+                /* Unused loop devices have no backing_file; a replaced file shows " (deleted)". */
+                if (read_full_file(p, PATH_MAX, &backing, NULL) < 0)
+                        continue;
+                if (strncmp(backing, real, l) == 0 && backing[l] == '/') {
+                        busy = 1;
+                        break;
+                }
+        }
+        closedir(d);
+        return busy;
+}
+
+int slot_clear(const char *state_dir, int slot) {
+        _cleanup_free_ char *dir = slot_path(state_dir, slot);
+
+        if (!dir)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(slot_files); i++) {
+                _cleanup_free_ char *p = NULL, *partial = NULL;
+                if (asprintf(&p, "%s/%s", dir, slot_files[i]) < 0 || asprintf(&partial, "%s/%s.partial", dir, slot_files[i]) < 0)
+                        return -ENOMEM;
+                if (unlink(p) < 0 && errno != ENOENT)
+                        return -errno;
+                if (unlink(partial) < 0 && errno != ENOENT)
+                        return -errno;
+        }
+        return 0;
+}
+
+static int open_partial(SlotWriter *w, const char *name) {
+        _cleanup_free_ char *p = NULL;
+        int fd;
+
+        if (asprintf(&p, "%s.partial", name) < 0)
+                return -ENOMEM;
+        fd = openat(w->dir_fd, p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+                return log_debug_errno(errno, "Cannot create %s/%s: %m", w->dir, p);
+        return fd;
+}
+
+static int write_partial(SlotWriter *w, const char *name, const char *data, size_t len) {
+        _cleanup_close_ int fd = open_partial(w, name);
+        int r;
+
+        if (fd < 0)
+                return fd;
+        r = loop_write(fd, data, len);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot write %s/%s: %m", w->dir, name);
+        return 0;
+}
+
+static int sink_manifest(const Manifest *m, void *userdata) {
+        SlotWriter *w = userdata;
+        int r;
+
+        if (m->n_images != 1 || strcmp(m->images[0].name, "usr") != 0)
+                return log_debug_errno(EMEDIUMTYPE, "The bundle must hold exactly one image, named \"usr\".");
+        if (w->check) {
+                r = w->check(m, w->userdata);
+                if (r < 0)
+                        return r;
+        }
+        w->version = strdup(m->version);
+        w->fstype = strdup(m->images[0].fstype);
+        if (!w->version || !w->fstype)
+                return -ENOMEM;
+        return 0;
+}
+
+static int sink_signed_bytes(const char *manifest, size_t manifest_len, const char *sig, size_t sig_len, void *userdata) {
+        SlotWriter *w = userdata;
+        int r;
+
+        r = write_partial(w, SLOT_MANIFEST, manifest, manifest_len);
+        if (r < 0)
+                return r;
+        return write_partial(w, SLOT_SIGNATURE, sig, sig_len);
+}
+
+static int sink_tree_fd(const ManifestImage *img, void *userdata) {
+        SlotWriter *w = userdata;
+
+        w->tree_fd = safe_close(w->tree_fd);
+        w->tree_fd = open_partial(w, SLOT_TREE);
+        return w->tree_fd;
+}
+
+static int sink_begin(const ManifestImage *img, bool hash_tree, void *userdata) {
+        SlotWriter *w = userdata;
+
+        w->fd = safe_close(w->fd);
+        w->fd = open_partial(w, hash_tree ? SLOT_TREE : SLOT_IMAGE);
+        return w->fd < 0 ? w->fd : 0;
+}
+
+static int sink_data(const void *buf, size_t len, void *userdata) {
+        SlotWriter *w = userdata;
+        int r = loop_write(w->fd, buf, len);
+
+        if (r < 0)
+                return log_debug_errno(r, "Cannot write to slot %s: %m", w->dir);
+        return 0;
+}
+
+static int sink_end(const ManifestImage *img, bool hash_tree, void *userdata) {
+        SlotWriter *w = userdata;
+
+        if (fsync(w->fd) < 0)
+                return log_debug_errno(errno, "Cannot write to slot %s: %m", w->dir);
+        w->fd = safe_close(w->fd);
+        return 0;
+}
+
+int slot_writer_init(SlotWriter *w, const char *state_dir, int slot) {
+        _cleanup_free_ char *slots = NULL;
+
+        *w = (SlotWriter) { .dir_fd = -EBADF, .fd = -EBADF, .tree_fd = -EBADF };
+        w->dir = slot_path(state_dir, slot);
+        slots = path_join(state_dir, "slots");
+        if (!w->dir || !slots)
+                return -ENOMEM;
+        if ((mkdir(state_dir, 0755) < 0 && errno != EEXIST) || (mkdir(slots, 0755) < 0 && errno != EEXIST) ||
+            (mkdir(w->dir, 0755) < 0 && errno != EEXIST))
+                return log_debug_errno(errno, "Cannot create %s: %m", w->dir);
+        w->dir_fd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (w->dir_fd < 0)
+                return log_debug_errno(errno, "Cannot open %s: %m", w->dir);
+        w->sink = (BundleSink) {
+                .manifest = sink_manifest,
+                .signed_bytes = sink_signed_bytes,
+                .tree_fd = sink_tree_fd,
+                .begin = sink_begin,
+                .data = sink_data,
+                .end = sink_end,
+                .userdata = w,
+        };
+        return 0;
+}
+
+int slot_writer_commit(SlotWriter *w) {
+        if (w->tree_fd >= 0 && fsync(w->tree_fd) < 0)
+                return log_debug_errno(errno, "Cannot write to slot %s: %m", w->dir);
+        for (size_t i = 0; i < ELEMENTSOF(slot_files); i++) {
+                _cleanup_free_ char *p = NULL;
+                if (asprintf(&p, "%s.partial", slot_files[i]) < 0)
+                        return -ENOMEM;
+                if (renameat(w->dir_fd, p, w->dir_fd, slot_files[i]) < 0)
+                        return log_debug_errno(errno, "Cannot complete %s/%s: %m", w->dir, slot_files[i]);
+        }
+        if (fsync(w->dir_fd) < 0)
+                return log_debug_errno(errno, "Cannot write to slot %s: %m", w->dir);
+        return 0;
+}
+
+void slot_writer_done(SlotWriter *w) {
+        safe_close(w->fd);
+        safe_close(w->tree_fd);
+        safe_close(w->dir_fd);
+        free(w->dir);
+        free(w->version);
+        free(w->fstype);
+        *w = (SlotWriter) { .dir_fd = -EBADF, .fd = -EBADF, .tree_fd = -EBADF };
+}
+
+int slot_load_manifest(const char *state_dir, int slot, Manifest **ret) {
+        _cleanup_free_ char *dir = slot_path(state_dir, slot), *p = NULL, *buf = NULL;
+        size_t len;
+        int r;
+
+        if (!dir || !(p = path_join(dir, SLOT_MANIFEST)))
+                return -ENOMEM;
+        r = read_full_file(p, MANIFEST_MAX_SIZE, &buf, &len);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot read %s: %m", p);
+        return manifest_parse(buf, len, ret);
+}

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "json-util.h"
+#include "log.h"
+#include "state.h"
+#include "version.h"
+
+#define STATE_FILE "state.json"
+#define STATE_MAX_SIZE (64U * 1024U)
+
+static const char *const slot_names[SLOT_MAX] = { "a", "b" };
+static const char *const slot_state_table[_SLOT_STATE_MAX] = {
+        [SLOT_EMPTY] = "empty",
+        [SLOT_WRITING] = "writing",
+        [SLOT_READY] = "ready",
+};
+
+const char *slot_name(int slot) {
+        return slot >= 0 && slot < SLOT_MAX ? slot_names[slot] : NULL;
+}
+
+int slot_from_name(const char *s) {
+        for (int i = 0; i < SLOT_MAX; i++)
+                if (strcmp(s, slot_names[i]) == 0)
+                        return i;
+        return -EINVAL;
+}
+
+const char *slot_state_to_string(SlotState s) {
+        return s >= 0 && s < _SLOT_STATE_MAX ? slot_state_table[s] : NULL;
+}
+
+static int slot_state_from_string(const char *s) {
+        for (int i = 0; i < _SLOT_STATE_MAX; i++)
+                if (strcmp(s, slot_state_table[i]) == 0)
+                        return i;
+        return -EINVAL;
+}
+
+void state_init(State *s) {
+        *s = (State) { .booted = -1, .active = -1, .next_boot = -1, .switching = -1, .staged = -1, .boot_tries = -1 };
+}
+
+void state_done(State *s) {
+        for (int i = 0; i < SLOT_MAX; i++) {
+                free(s->slots[i].version);
+                free(s->slots[i].fstype);
+        }
+        free(s->version_floor);
+        state_init(s);
+}
+
+#define corrupt(...) log_debug_errno(EUCLEAN, "state.json: " __VA_ARGS__)
+
+static int get_slot_ref(json_object *o, const char *key, int *ret) {
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null)) {
+                *ret = -1;
+                return 0;
+        }
+        if (!json_object_is_type(v, json_type_string) || slot_from_name(json_object_get_string(v)) < 0)
+                return corrupt("\"%s\" must be a slot name or null.", key);
+        *ret = slot_from_name(json_object_get_string(v));
+        return 0;
+}
+
+static int dup_opt_string(json_object *o, const char *key, char **ret) {
+        const char *s = NULL;
+        int r = json_get_string(o, key, true, &s);
+
+        if (r < 0)
+                return corrupt("\"%s\" must be a string or null.", key);
+        if (s) {
+                *ret = strdup(s);
+                if (!*ret)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int state_load(const char *dir, State *ret) {
+        static const char *const keys[] = { "format", "slots", "booted", "active", "next_boot", "switching", "staged",
+                                            "boot_tries", "good", "version_floor", NULL };
+        _cleanup_(json_object_putp) json_object *root = NULL;
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+        json_object *slots, *v;
+        uint64_t format, tries;
+        State s;
+        size_t len;
+        int r;
+
+        state_init(&s);
+        path = path_join(dir, STATE_FILE);
+        if (!path)
+                return -ENOMEM;
+        r = read_full_file(path, STATE_MAX_SIZE, &buf, &len);
+        if (r == -ENOENT) {
+                *ret = s;
+                return 0;
+        }
+        if (r == -EFBIG)
+                return corrupt("larger than %u bytes.", STATE_MAX_SIZE);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot read %s: %m", path);
+
+        if (json_parse_strict(buf, len, &root) < 0 || !json_object_is_type(root, json_type_object))
+                return corrupt("not a JSON object.");
+        if (json_check_keys(root, keys, NULL) < 0)
+                return corrupt("unknown field.");
+        if (json_get_u64(root, "format", false, 1000, &format) < 0 || format != 1)
+                return corrupt("unsupported format.");
+        if (json_get_object(root, "slots", false, &slots) < 0)
+                return corrupt("\"slots\" missing.");
+
+        for (int i = 0; i < SLOT_MAX; i++) {
+                static const char *const slot_keys[] = { "state", "version", "fstype", NULL };
+                const char *st = NULL;
+                json_object *o;
+
+                if (json_get_object(slots, slot_names[i], false, &o) < 0 || json_check_keys(o, slot_keys, NULL) < 0 ||
+                    json_get_string(o, "state", false, &st) < 0 || slot_state_from_string(st) < 0) {
+                        r = corrupt("slot %s is malformed.", slot_names[i]);
+                        goto fail;
+                }
+                s.slots[i].state = (SlotState) slot_state_from_string(st);
+                if ((r = dup_opt_string(o, "version", &s.slots[i].version)) < 0 ||
+                    (r = dup_opt_string(o, "fstype", &s.slots[i].fstype)) < 0)
+                        goto fail;
+                if (s.slots[i].state == SLOT_READY && (!s.slots[i].version || !version_is_valid(s.slots[i].version) || !s.slots[i].fstype)) {
+                        r = corrupt("ready slot %s has no valid version or fstype.", slot_names[i]);
+                        goto fail;
+                }
+        }
+        if ((r = get_slot_ref(root, "booted", &s.booted)) < 0 || (r = get_slot_ref(root, "active", &s.active)) < 0 ||
+            (r = get_slot_ref(root, "next_boot", &s.next_boot)) < 0 ||
+            (r = get_slot_ref(root, "switching", &s.switching)) < 0 || (r = get_slot_ref(root, "staged", &s.staged)) < 0 ||
+            (r = dup_opt_string(root, "version_floor", &s.version_floor)) < 0)
+                goto fail;
+        r = json_get_u64(root, "boot_tries", true, 100, &tries);
+        if (r < 0) {
+                r = corrupt("\"boot_tries\" must be a small integer or null.");
+                goto fail;
+        }
+        s.boot_tries = json_object_object_get_ex(root, "boot_tries", &v) && !json_object_is_type(v, json_type_null) ? (int) tries : -1;
+        if (json_object_object_get_ex(root, "good", &v)) {
+                if (!json_object_is_type(v, json_type_boolean)) {
+                        r = corrupt("\"good\" must be a boolean.");
+                        goto fail;
+                }
+                s.good = json_object_get_boolean(v);
+        }
+        if (s.active >= 0 && s.slots[s.active].state != SLOT_READY) {
+                r = corrupt("the active slot %s is not ready.", slot_names[s.active]);
+                goto fail;
+        }
+        *ret = s;
+        return 0;
+fail:
+        state_done(&s);
+        return r;
+}
+
+static json_object *slot_ref(int slot) {
+        return slot >= 0 ? json_object_new_string(slot_names[slot]) : NULL;
+}
+
+static json_object *opt_string(const char *s) {
+        return s ? json_object_new_string(s) : NULL;
+}
+
+char *state_to_json(const State *s) {
+        _cleanup_(json_object_putp) json_object *root = json_object_new_object();
+        json_object *slots = json_object_new_object();
+        char *out;
+
+        if (!root || !slots) {
+                json_object_put(slots);
+                return NULL;
+        }
+        json_object_object_add(root, "format", json_object_new_int(1));
+        json_object_object_add(root, "slots", slots);
+        for (int i = 0; i < SLOT_MAX; i++) {
+                json_object *o = json_object_new_object();
+                if (!o)
+                        return NULL;
+                json_object_object_add(slots, slot_names[i], o);
+                json_object_object_add(o, "state", json_object_new_string(slot_state_table[s->slots[i].state]));
+                json_object_object_add(o, "version", opt_string(s->slots[i].version));
+                json_object_object_add(o, "fstype", opt_string(s->slots[i].fstype));
+        }
+        json_object_object_add(root, "booted", slot_ref(s->booted));
+        json_object_object_add(root, "active", slot_ref(s->active));
+        json_object_object_add(root, "next_boot", slot_ref(s->next_boot));
+        json_object_object_add(root, "switching", slot_ref(s->switching));
+        json_object_object_add(root, "staged", slot_ref(s->staged));
+        json_object_object_add(root, "boot_tries", s->boot_tries >= 0 ? json_object_new_int(s->boot_tries) : NULL);
+        json_object_object_add(root, "good", json_object_new_boolean(s->good));
+        json_object_object_add(root, "version_floor", opt_string(s->version_floor));
+        if (asprintf(&out, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED)) < 0)
+                return NULL;
+        return out;
+}
+
+int state_save(const char *dir, const State *s) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        int r;
+
+        path = path_join(dir, STATE_FILE);
+        text = state_to_json(s);
+        if (!path || !text)
+                return -ENOMEM;
+        r = write_file_atomic(path, text, strlen(text), 0644);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot write %s: %m", path);
+        return 0;
+}

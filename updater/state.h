@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+/* /var/lib/osupdate/state.json: the device's slots and which of them is booted, live and chosen for
+ * the next boot. Written atomically (temporary file, fsync, rename, fsync of the directory), so
+ * after any crash it holds the old or the new content, never a mix.
+ *
+ * {"format": 1,
+ *  "slots": {"a": {"state": "ready", "version": "2", "fstype": "erofs"}, "b": {"state": "empty"}},
+ *  "booted": "a", "active": "a", "next_boot": "a", "boot_tries": 3, "good": false,
+ *  "switching": "b", "version_floor": "1", "staged": "b"}
+ * Absent fields are null. */
+
+#define SLOT_MAX 2
+
+typedef enum SlotState {
+        SLOT_EMPTY,
+        SLOT_WRITING,   /* being written: untrusted, treated as empty after a crash */
+        SLOT_READY,     /* complete and verified */
+        _SLOT_STATE_MAX,
+        _SLOT_STATE_INVALID = -22,
+} SlotState;
+
+typedef struct SlotInfo {
+        SlotState state;
+        char *version;
+        char *fstype;
+} SlotInfo;
+
+typedef struct State {
+        SlotInfo slots[SLOT_MAX];
+        int booted;             /* slot index, -1: none (not booted from a slot) */
+        int active;             /* slot whose image is on top at Target in the host, -1: none */
+        int next_boot;
+        int switching;          /* a live switch to this slot is in progress (crash recovery) */
+        int staged;             /* verified and chosen for the next boot, not live (no mount-beneath) */
+        int boot_tries;         /* -1: none pending */
+        bool good;
+        char *version_floor;
+} State;
+
+const char *slot_name(int slot);        /* "a", "b" */
+int slot_from_name(const char *s);
+const char *slot_state_to_string(SlotState s);
+
+void state_init(State *s);
+void state_done(State *s);
+/* Loads dir/state.json; a missing file gives a fresh state. -EUCLEAN for a corrupt file. */
+int state_load(const char *dir, State *ret);
+int state_save(const char *dir, const State *s);
+/* The state as JSON text (for state_save and status --json). */
+char *state_to_json(const State *s);
