@@ -102,6 +102,8 @@ static int write_partial(SlotWriter *w, const char *name, const char *data, size
         return 0;
 }
 
+static int slot_writer_open(SlotWriter *w);
+
 static int sink_manifest(const Manifest *m, void *userdata) {
         SlotWriter *w = userdata;
         int r;
@@ -117,7 +119,7 @@ static int sink_manifest(const Manifest *m, void *userdata) {
         w->fstype = strdup(m->images[0].fstype);
         if (!w->version || !w->fstype)
                 return -ENOMEM;
-        return 0;
+        return slot_writer_open(w);
 }
 
 static int sink_signed_bytes(const char *manifest, size_t manifest_len, const char *sig, size_t sig_len, void *userdata) {
@@ -165,19 +167,11 @@ static int sink_end(const ManifestImage *img, bool hash_tree, void *userdata) {
 }
 
 int slot_writer_init(SlotWriter *w, const char *state_dir, int slot) {
-        _cleanup_free_ char *slots = NULL;
-
         *w = (SlotWriter) { .dir_fd = -EBADF, .fd = -EBADF, .tree_fd = -EBADF };
+        w->state_dir = strdup(state_dir);
         w->dir = slot_path(state_dir, slot);
-        slots = path_join(state_dir, "slots");
-        if (!w->dir || !slots)
+        if (!w->state_dir || !w->dir)
                 return -ENOMEM;
-        if ((mkdir(state_dir, 0755) < 0 && errno != EEXIST) || (mkdir(slots, 0755) < 0 && errno != EEXIST) ||
-            (mkdir(w->dir, 0755) < 0 && errno != EEXIST))
-                return log_debug_errno(errno, "Cannot create %s: %m", w->dir);
-        w->dir_fd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (w->dir_fd < 0)
-                return log_debug_errno(errno, "Cannot open %s: %m", w->dir);
         w->sink = (BundleSink) {
                 .manifest = sink_manifest,
                 .signed_bytes = sink_signed_bytes,
@@ -187,6 +181,21 @@ int slot_writer_init(SlotWriter *w, const char *state_dir, int slot) {
                 .end = sink_end,
                 .userdata = w,
         };
+        return 0;
+}
+
+/* Nothing is created before the manifest is authentic and accepted. */
+static int slot_writer_open(SlotWriter *w) {
+        _cleanup_free_ char *slots = path_join(w->state_dir, "slots");
+
+        if (!slots)
+                return -ENOMEM;
+        if ((mkdir(w->state_dir, 0755) < 0 && errno != EEXIST) || (mkdir(slots, 0755) < 0 && errno != EEXIST) ||
+            (mkdir(w->dir, 0755) < 0 && errno != EEXIST))
+                return log_debug_errno(errno, "Cannot create %s: %m", w->dir);
+        w->dir_fd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (w->dir_fd < 0)
+                return log_debug_errno(errno, "Cannot open %s: %m", w->dir);
         return 0;
 }
 
@@ -210,6 +219,7 @@ void slot_writer_done(SlotWriter *w) {
         safe_close(w->tree_fd);
         safe_close(w->dir_fd);
         free(w->dir);
+        free(w->state_dir);
         free(w->version);
         free(w->fstype);
         *w = (SlotWriter) { .dir_fd = -EBADF, .fd = -EBADF, .tree_fd = -EBADF };

@@ -24,6 +24,7 @@ int slot_is_busy(const char *state_dir, int slot);
 int slot_clear(const char *state_dir, int slot);
 
 typedef struct SlotWriter {
+        char *state_dir;
         char *dir;
         int dir_fd;
         int fd;               /* the member being written */

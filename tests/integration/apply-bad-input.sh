@@ -1,0 +1,110 @@
+#!/bin/bash
+# apply refuses what it must, each with a clear message and its own exit code, leaving the live
+# /usr and state.json exactly as they were (docs/exit-codes.md).
+. "$(dirname "$0")/../lib/ns.sh"
+: "${CRAFT:?CRAFT must point to bundle-craft}"
+
+setup_target
+for v in 3 4; do make_bundle "$v"; done
+osup apply "$T/v3.osup" >/dev/null && ok "v3 applied (slot a)" || not_ok "v3 did not apply"
+
+# refused NAME CODE REGEX CMD…: exit CODE, message REGEX, live version and state.json unchanged.
+refused() {
+        local name=$1 code=$2 regex=$3 live_before state_before
+        shift 3
+        live_before=$(cat "$TARGET/version")
+        state_before=$(sha256sum <"$T/state/state.json")
+        slots_before=$(snapshot "$T/state/slots")
+        expect "$name" "$code" "$regex" "$@"
+        [ "$(cat "$TARGET/version")" = "$live_before" ] || not_ok "$name: the live version changed"
+        [ "$(sha256sum <"$T/state/state.json")" = "$state_before" ] || not_ok "$name: state.json changed"
+        [ "$(snapshot "$T/state/slots")" = "$slots_before" ] || not_ok "$name: a slot changed"
+        [ "$(awk -v t="$TARGET" '$5 == t' /proc/self/mountinfo | wc -l)" = 1 ] || not_ok "$name: mounts at the target changed"
+}
+
+make_tree "$T/other" 5 other
+"$OSUPDATE" bundle create --key "$T/k1.pem" --os-id other --version 5 --tree "$T/other" -o "$T/other.osup" >/dev/null
+refused "another OS id" 17 'for OS "other", this device runs "demo"' osup apply "$T/other.osup"
+make_tree "$T/arm" 5
+"$OSUPDATE" bundle create --key "$T/k1.pem" --os-id demo --arch aarch64 --version 5 --tree "$T/arm" -o "$T/arm.osup" >/dev/null
+refused "another architecture" 17 "for architecture aarch64" osup apply "$T/arm.osup"
+make_bundle 2
+refused "an older version" 21 "version 2 is not newer than the running version 3" osup apply "$T/v2.osup"
+refused "the same version" 21 "version 3 is not newer than the running version 3" osup apply "$T/v3.osup"
+make_tree "$T/t9" 9
+"$OSUPDATE" bundle create --key "$T/k1.pem" --os-id demo --version 9 --min-version 8 --tree "$T/t9" -o "$T/v9.osup" >/dev/null
+refused "min_version not reached" 22 "requires the device to run at least 8 first" osup apply "$T/v9.osup"
+"$OSUPDATE" bundle create --key "$T/k3.pem" --os-id demo --version 5 --tree "$T/t9" -o "$T/untrusted.osup" >/dev/null
+refused "an untrusted signer" 11 "0 valid signature" osup apply "$T/untrusted.osup"
+"$CRAFT" "$T/v4.osup" "$T/reordered.osup" --swap manifest.json manifest.sig
+refused "a malformed bundle" 14 "expected manifest.json" osup apply "$T/reordered.osup"
+refused "a missing bundle" 3 "Cannot open bundle" osup apply "$T/nope.osup"
+
+# An image whose own os-release disagrees with its manifest: the bundle verifies, the image is
+# checked before it is mounted anywhere.
+make_tree "$T/liar" 4
+"$OSUPDATE" bundle create --key "$T/k1.pem" --os-id demo --version 7 --tree "$T/liar" -o "$T/liar.osup" >/dev/null
+live_before=$(cat "$TARGET/version")
+expect "an image whose os-release disagrees with its manifest" 25 "os-release says demo 4, its manifest demo 7" \
+        osup apply "$T/liar.osup"
+[ "$(cat "$TARGET/version")" = "$live_before" ] && [ "$(jq -r .active "$T/state/state.json")" = a ] &&
+        [ "$(awk -v t="$TARGET" '$5 == t' /proc/self/mountinfo | wc -l)" = 1 ] &&
+        ok "liar: live version, active slot and mounts unchanged" || not_ok "liar changed the live system"
+[ "$(loops_under "$T/state")" = 1 ] && ok "liar: its loop device is gone" || not_ok "liar: $(loops_under "$T/state") slot loop devices"
+
+# A tampered image: streamed into the inactive slot, found bad at its end: the slot is emptied,
+# nothing is mounted, the active slot stays.
+"$CRAFT" "$T/v4.osup" "$T/tampered.osup" --flip usr.erofs 7000
+expect "a tampered image" 10 "image was altered" osup apply "$T/tampered.osup"
+st=$(cat "$T/state/state.json")
+[ "$(cat "$TARGET/version")" = 3 ] && [ "$(jq -r .active <<<"$st")" = a ] && [ "$(jq -r .slots.b.state <<<"$st")" = empty ] &&
+        [ -z "$(ls -A "$T/state/slots/b")" ] && ok "tampered: slot b emptied, slot a still live" ||
+        not_ok "tampered: $(ls -A "$T/state/slots/b") $st"
+
+# Trailing garbage is found only at the end, after the payload streamed into slot b: the same.
+"$CRAFT" "$T/v4.osup" "$T/trailing.osup" --trailing junk
+expect "trailing data after the bundle" 14 "trailing data" osup apply "$T/trailing.osup"
+st=$(cat "$T/state/state.json")
+[ "$(cat "$TARGET/version")" = 3 ] && [ "$(jq -r .active <<<"$st")" = a ] && [ "$(jq -r .slots.b.state <<<"$st")" = empty ] &&
+        [ -z "$(ls -A "$T/state/slots/b")" ] && ok "trailing: slot b emptied, slot a still live" || not_ok "trailing: $st"
+
+# Not a mount point; corrupt state; another apply holding the lock; Verity=kernel without
+# device-mapper; both slots in use.
+sed "s|^Target=.*|Target=$T/plain|" "$CONF" >"$T/plain.conf"
+mkdir -p "$T/plain/lib"
+cp "$TARGET/lib/os-release" "$T/plain/lib/"
+refused "a target that is not a mount point" 23 "is not a mount point" "$OSUPDATE" apply "$T/v4.osup" --config "$T/plain.conf"
+
+cp "$T/state/state.json" "$T/state.good"
+printf '{"format": 1, "slots": ' >"$T/state/state.json"
+refused "a corrupt state file" 24 "state.json is corrupt" osup apply "$T/v4.osup"
+jq '.slots.a.state = "sideways"' "$T/state.good" >"$T/state/state.json"
+refused "a state file with an unknown slot state" 24 "state.json is corrupt" osup apply "$T/v4.osup"
+cp "$T/state.good" "$T/state/state.json"
+
+flock "$T/run/lock" sleep 3 &
+sleep 0.3
+refused "another update in progress" 20 "Another update is in progress" osup apply "$T/v4.osup"
+wait
+
+if [ ! -e /dev/mapper/control ]; then
+        sed 's/^\[Update\]$/[Update]\nVerity=kernel/' "$CONF" >"$T/kernel.conf"
+        expect "Verity=kernel without device-mapper" 28 "no device-mapper" "$OSUPDATE" apply "$T/v4.osup" --config "$T/kernel.conf"
+        [ "$(cat "$TARGET/version")" = 3 ] && [ "$(jq -r .active "$T/state/state.json")" = a ] &&
+                ok "Verity=kernel: nothing switched" || not_ok "Verity=kernel switched something"
+fi
+
+# The booted slot is never written: with a booted and b active, there is no slot to write.
+osup apply "$T/v4.osup" >/dev/null && ok "v4 applied (slot b)" || not_ok "v4 did not apply"
+jq '.booted = "a"' "$T/state/state.json" >"$T/s" && cp "$T/s" "$T/state/state.json"
+make_bundle 5
+refused "both slots in use (a booted, b live)" 26 "both slots are booted or live" osup apply "$T/v5.osup"
+
+# The version floor: rollback below it is refused, as is an apply below it.
+expect "mark-good --raise-floor" 0 "raised the version floor" osup mark-good --raise-floor
+jq '.booted = null' "$T/state/state.json" >"$T/s" && cp "$T/s" "$T/state/state.json"
+refused "rollback below the floor" 21 "below the version floor 4" osup rollback
+jq '.version_floor = "10"' "$T/state/state.json" >"$T/s" && cp "$T/s" "$T/state/state.json"
+refused "an apply below the floor" 21 "below this device's version floor 10" osup apply "$T/v5.osup"
+
+finish
