@@ -16,8 +16,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(json_tokener *, json_tokener_free);
  * at most 16 deep. -EBADMSG otherwise. */
 int json_parse_strict(const char *buf, size_t len, json_object **ret);
 
-/* Typed field access. A missing field gives -ENOENT unless optional (then 0 with *ret untouched);
- * a field of the wrong type or out of range gives -EINVAL. Strings must be non-empty. */
+/* Typed field access. A missing (or null) field gives -ENOENT unless optional (then 0 with *ret
+ * untouched); a field of the wrong type gives -EINVAL, a number above max -ERANGE. Strings must be
+ * non-empty. */
 int json_get_string(json_object *o, const char *key, bool optional, const char **ret);
 int json_get_u64(json_object *o, const char *key, bool optional, uint64_t max, uint64_t *ret);
 int json_get_object(json_object *o, const char *key, bool optional, json_object **ret);

@@ -11,7 +11,7 @@
 int install_check_time(const Manifest *m, time_t now) {
         char a[64], b[64];
 
-        if (m->expires != 0 && now >= m->expires)
+        if (m->has_expires && now >= m->expires)
                 return log_debug_errno(EKEYEXPIRED, "the manifest expired at %s (now %s).",
                                        format_timestamp(a, sizeof a, m->expires), format_timestamp(b, sizeof b, now));
         return 0;

@@ -343,6 +343,7 @@ static int bundle_create(int argc, char *argv[]) {
                 .min_version = (char *) min_version,
                 .created = now,
                 .expires = m.expires,
+                .has_expires = expires != NULL,
                 .images = &img,
                 .n_images = 1,
         };
@@ -441,7 +442,7 @@ static int bundle_info(int argc, char *argv[]) {
         printf("  Version:       %s\n", m->version);
         printf("  Min. version:  %s\n", m->min_version ?: "-");
         printf("  Created:       %s\n", format_timestamp(t, sizeof t, m->created));
-        printf("  Expires:       %s\n", m->expires ? format_timestamp(t, sizeof t, m->expires) : "never");
+        printf("  Expires:       %s\n", m->has_expires ? format_timestamp(t, sizeof t, m->expires) : "never");
         for (size_t i = 0; i < m->n_images; i++) {
                 const ManifestImage *img = &m->images[i];
                 _cleanup_free_ char *rh = hex_encode(img->root_hash, img->root_hash_size);
@@ -524,7 +525,7 @@ static int bundle_verify(int argc, char *argv[]) {
 
         printf("%s: OK\n", argv[optind]);
         printf("  OS:          %s %s (%s)\n", m->os_id, m->version, m->architecture);
-        printf("  Expires:     %s\n", m->expires ? format_timestamp(t, sizeof t, m->expires) : "never");
+        printf("  Expires:     %s\n", m->has_expires ? format_timestamp(t, sizeof t, m->expires) : "never");
         printf("  Signatures:  %u valid by trusted keys (%u required)\n", rep.valid, cfg.signatures_required);
         for (unsigned i = 0; i < rep.valid; i++) {
                 _cleanup_free_ char *id = hex_encode(rep.valid_ids[i], KEY_ID_SIZE);

@@ -222,6 +222,11 @@ int manifest_parse(const char *buf, size_t len, Manifest **ret) {
             (r = dup_string(root, "min_version", true, &m->min_version)) < 0 ||
             (r = get_time(root, "created", false, &m->created)) < 0 || (r = get_time(root, "expires", true, &m->expires)) < 0)
                 goto fail;
+        {
+                /* Present means it expires, even at the epoch itself. */
+                json_object *ev;
+                m->has_expires = json_object_object_get_ex(root, "expires", &ev) && !json_object_is_type(ev, json_type_null);
+        }
         r = -EUCLEAN;
         if (!charset_ok(m->os_id, 64, "._-", false)) {
                 bad("invalid \"os_id\" \"%s\" (os-release ID characters only).", m->os_id);
@@ -239,7 +244,7 @@ int manifest_parse(const char *buf, size_t len, Manifest **ret) {
                 bad("\"min_version\" %s is newer than \"version\" %s.", m->min_version, m->version);
                 goto fail;
         }
-        if (m->expires != 0 && m->expires <= m->created) {
+        if (m->has_expires && m->expires <= m->created) {
                 bad("\"expires\" is not after \"created\".");
                 goto fail;
         }
@@ -327,7 +332,7 @@ int manifest_format(const Manifest *m, char **ret) {
         if (m->min_version)
                 json_object_object_add(root, "min_version", jstr(m->min_version));
         json_object_object_add(root, "created", jstr(format_timestamp(tbuf, sizeof tbuf, m->created)));
-        if (m->expires)
+        if (m->has_expires)
                 json_object_object_add(root, "expires", jstr(format_timestamp(tbuf, sizeof tbuf, m->expires)));
         json_object_object_add(root, "images", arr);
 

@@ -49,7 +49,8 @@ typedef struct Manifest {
         char *version;
         char *min_version;         /* NULL: none */
         time_t created;
-        time_t expires;            /* 0: never */
+        time_t expires;
+        bool has_expires;          /* false: never expires */
         ManifestImage *images;
         size_t n_images;
 } Manifest;

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cleanup.h"
+#include "version.h"
+
+static int sign(int x) {
+        return (x > 0) - (x < 0);
+}
+
+/* Every pair in an ascending list: order, antisymmetry, reflexivity. */
+static void assert_ascending(const char *const *v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < n; j++) {
+                        int expected = (i > j) - (i < j), got = sign(version_compare(v[i], v[j]));
+
+                        if (got != expected)
+                                fail_msg("version_compare(\"%s\", \"%s\") = %d, expected %d", v[i], v[j], got,
+                                         expected);
+                        assert_int_equal(sign(version_compare(v[j], v[i])), -got);
+                }
+}
+
+static void assert_older(const char *older, const char *newer) {
+        if (version_compare(older, newer) >= 0 || version_compare(newer, older) <= 0)
+                fail_msg("\"%s\" must be older than \"%s\"", older, newer);
+}
+
+static void assert_same(const char *a, const char *b) {
+        if (version_compare(a, b) != 0 || version_compare(b, a) != 0)
+                fail_msg("\"%s\" and \"%s\" must compare equal", a, b);
+}
+
+static void test_version_basic_order(void **state) {
+        assert_older("1", "2");
+        assert_older("2", "10");
+        assert_older("1.9", "1.10");
+        assert_older("1.10", "1.10.1");
+        assert_older("99999999999999999999998", "99999999999999999999999");
+        assert_older("9", "10000000000000000000000000000000");
+}
+
+static void test_version_prerelease(void **state) {
+        /* '~' sorts before everything, even the end of the string. */
+        assert_older("1~rc1", "1");
+        assert_older("1~rc1", "1~rc2");
+        assert_older("1~alpha", "1~beta");
+        assert_older("1.0~rc1~git123", "1.0~rc1");
+        assert_older("1.0~rc1", "1.0~rc1^git1");
+        assert_older("1.0^git1~pre", "1.0^git1");
+        assert_older("1.2~rc1", "1.2");
+        assert_older("1.1", "1.2~rc1");
+}
+
+static void test_version_more_segments_newer(void **state) {
+        assert_older("1", "1.0");
+        assert_older("123", "123.");
+        assert_older("123", "123.0");
+        assert_older("2.0", "2.0.1");
+        assert_older("123", "123_0");
+}
+
+static void test_version_separators(void **state) {
+        /* '-' (release) < '^' (patch) < '.' (point release) < no separator. */
+        assert_older("1-2", "1.1");
+        assert_older("1-9", "1^1");
+        assert_older("1^9", "1.1");
+        assert_older("1.9", "1a");
+        assert_older("123-99.99", "123.45-67.89");
+        assert_older("123^45-67.89", "123.45-67.89");
+        assert_older("123^aa2-67.89", "123aa2-67.89");
+        assert_older("123.aa2-67.89", "123aa2-67.89");
+        assert_older("123..0", "123.0");
+        /* A patch level is newer than the plain version. */
+        assert_older("1", "1^1");
+        assert_older("1.0", "1.0^git1");
+        assert_older("1.0^git1", "1.0^git2");
+        assert_older("1.0^git1", "1.01");
+        assert_older("1.0^20160101", "1.0.1");
+        assert_older("1.0^20160101^git1", "1.0^20160102");
+}
+
+static void test_version_letters_and_numbers(void **state) {
+        /* A numeric segment is newer than an alphabetic one in the same place. */
+        assert_older("1.a", "1.1");
+        assert_older("a", "1");
+        assert_older("xyz.4", "2");
+        assert_older("6.0", "6.0.rc1");
+        /* Letters directly after a number: a further segment, newer than the bare number. */
+        assert_older("2.0.1", "2.0.1a");
+        assert_older("123", "123a");
+        /* ...but older than a point release, which has a '.' where "1a" has a letter. */
+        assert_older("1.1", "1a");
+        assert_older("5.5p1", "5.5p2");
+        assert_older("5.5p1", "5.5p10");
+        assert_older("5.5p2", "5.6p1");
+        assert_older("10a2", "10b2");
+        assert_older("1.0a", "1.0aa");
+        assert_older("abc", "abcd");
+        assert_older("10.1xyz", "10xyz");
+}
+
+static void test_version_equal(void **state) {
+        assert_same("1", "1");
+        assert_same("123", "0123");
+        assert_same("1.0", "1.00");
+        assert_same("10.0001", "10.1");
+        assert_same("0001", "1");
+        /* Characters outside [A-Za-z0-9~^.-] are skipped. */
+        assert_same("123_aa2-67.89", "123aa+2-67.89");
+        assert_same("0_", "0");
+        assert_same("_0", "0");
+        assert_same("0", "0___");
+        assert_same("2_0", "2_0");
+}
+
+static void test_version_systemd_vectors(void **state) {
+        /* The ascending list from systemd's test of strverscmp_improved(), without the empty and
+         * '~'-only entries (strings that are not versions in our sense). */
+        static const char *const v[] = { "ab",       "abb",   "abc",   "0001",     "002",        "12",
+                                         "122",      "122.9", "123~rc1", "123",    "123-a",      "123-a.1",
+                                         "123-a1",   "123-a1.1", "123-3", "123-3.1", "123^patch1", "123^1",
+                                         "123.a-1",  "123.1-1", "123a-1", "124" };
+
+        assert_ascending(v, ELEMENTSOF(v));
+
+        assert_older("123.45-67.88", "123.45-67.89");
+        assert_older("123.45-67.89", "123.45-67.89a");
+        assert_older("123.45-67.ab", "123.45-67.89");
+        assert_older("123.45-67.9", "123.45-67.89");
+        assert_older("123.45-67", "123.45-67.89");
+        assert_older("123.45-66.89", "123.45-67.89");
+        assert_older("123.45-9.99", "123.45-67.89");
+        assert_older("123.42-99.99", "123.45-67.89");
+        assert_older("123~rc1-99.99", "123.45-67.89");
+        assert_older("123~rc1-99.99", "123~rc2-67.89");
+        assert_older("12_3", "123");
+        assert_older("12", "12_3");
+        assert_older("12.3", "12_3");
+}
+
+static void test_version_sorted_list(void **state) {
+        /* Versions as an OS would publish them, ascending. */
+        static const char *const v[] = { "0.9",   "1~alpha", "1~rc1",  "1~rc2", "1",      "1-2",    "1^1",
+                                         "1.0",   "1.0.1",   "1.0a",   "1.1",   "1.2~rc1", "1.2",   "1.9",
+                                         "1.10",  "1.10.1",  "2",      "10",    "123",    "123a",   "123b",
+                                         "124",   "2026.1",  "2026.11.25", "20261125" };
+
+        assert_ascending(v, ELEMENTSOF(v));
+}
+
+static void test_version_is_valid(void **state) {
+        static const char *const good[] = { "1",   "1.0", "2.1~rc1", "1^git1", "1-2", "a1", "v2026.11.25",
+                                            "1_2", "1+2", "A",       "0",      "9z" };
+        /* "\303\244" is "ä" in UTF-8. */
+        static const char *const bad[] = { "",    "~1",  ".1",  "-1",  "^1",          "_1",          "+1", "1 2",
+                                           "1/2", "1:2", "1,2", "1\n", "\303\244" "1", "1\303\244", "1*" };
+        char longest[130];
+
+        for (size_t i = 0; i < ELEMENTSOF(good); i++)
+                if (!version_is_valid(good[i]))
+                        fail_msg("\"%s\" must be valid", good[i]);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                if (version_is_valid(bad[i]))
+                        fail_msg("\"%s\" must be invalid", bad[i]);
+        assert_false(version_is_valid(NULL));
+
+        memset(longest, '1', 128);
+        longest[128] = 0;
+        assert_true(version_is_valid(longest));
+        longest[128] = '1';
+        longest[129] = 0;
+        assert_false(version_is_valid(longest));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_version_basic_order),
+                cmocka_unit_test(test_version_prerelease),
+                cmocka_unit_test(test_version_more_segments_newer),
+                cmocka_unit_test(test_version_separators),
+                cmocka_unit_test(test_version_letters_and_numbers),
+                cmocka_unit_test(test_version_equal),
+                cmocka_unit_test(test_version_systemd_vectors),
+                cmocka_unit_test(test_version_sorted_list),
+                cmocka_unit_test(test_version_is_valid),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
