@@ -96,6 +96,8 @@ static void sign(char **keys, size_t n) {
                         die("cannot load key %s", keys[i]);
         if (signature_sign(mj->data, mj->len, pk, n, &sig) < 0)
                 die("%s", "signing failed");
+        for (size_t i = 0; i < n; i++)
+                EVP_PKEY_free(pk[i]);
         free(ms->data);
         ms->data = sig;
         ms->len = strlen(sig);
@@ -133,11 +135,15 @@ int main(int argc, char *argv[]) {
                 } else if (strcmp(op, "--drop") == 0 && x) {
                         Member *m = find(x);
                         size_t at = (size_t) (m - members);
+                        free(m->name);
+                        free(m->data);
+                        free(m->link);
                         memmove(&members[at], &members[at + 1], (n_members - at - 1) * sizeof(Member));
                         n_members--;
                         i++;
                 } else if (strcmp(op, "--dup") == 0 && x) {
                         Member *m = find(x), c = *m;
+                        c.name = strdup(m->name);
                         c.data = malloc(m->len + 1);
                         memcpy(c.data, m->data, m->len);
                         insert((size_t) (m - members) + 1, c);
@@ -225,6 +231,11 @@ int main(int argc, char *argv[]) {
         }
         archive_write_close(a);
         archive_write_free(a);
+        for (size_t k = 0; k < n_members; k++) {
+                free(members[k].name);
+                free(members[k].data);
+                free(members[k].link);
+        }
 
         if (trailing) {
                 int fd = open(argv[2], O_WRONLY | O_APPEND | O_CLOEXEC);
