@@ -426,7 +426,7 @@ int update_rollback(const Config *cfg, ApplyResult *ret) {
                 if (i != s.active && s.slots[i].state == SLOT_READY)
                         prev = i;
         if (prev < 0)
-                return log_debug_errno(ENOENT, "There is no other complete slot to roll back to.");
+                return log_debug_errno(ENOMEDIUM, "There is no other complete slot to roll back to.");
         if (s.version_floor && version_compare(s.slots[prev].version, s.version_floor) < 0)
                 return log_debug_errno(ESTALE, "Slot %s holds version %s, below the version floor %s: refusing to roll back.",
                                        slot_name(prev), s.slots[prev].version, s.version_floor);
@@ -451,7 +451,7 @@ int update_mark_good(const Config *cfg, bool raise_floor) {
         if (r < 0)
                 return r;
         if (s.active < 0)
-                return log_debug_errno(ENOENT, "No slot is active: nothing to mark good.");
+                return log_debug_errno(ENOMEDIUM, "No slot is active: nothing to mark good.");
         s.good = true;
         s.boot_tries = -1;
         if (raise_floor) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -68,6 +69,27 @@ static int config_defaults(Config *c) {
         return 0;
 }
 
+/* FILE.d/ *.conf in lexical order, each overriding what came before; a missing directory is fine. */
+static int parse_dropins(const char *dir, const ConfItem *items) {
+        _cleanup_strv_free_ char **dropins = NULL;
+        int r;
+
+        r = dir_list_suffix(dir, ".conf", &dropins);
+        if (r == -ENOENT || r == -ENOTDIR)
+                return 0;
+        if (r < 0)
+                return log_error_errno(r, "Cannot list %s: %m", dir);
+        for (char **d = dropins; *d; d++) {
+                _cleanup_free_ char *p = path_join(dir, *d);
+                if (!p)
+                        return log_oom();
+                r = conf_parse_file(p, items);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int config_load(const char *path, Config *ret) {
         _cleanup_(config_done) Config c = {};
         const ConfItem items[] = {
@@ -88,28 +110,24 @@ int config_load(const char *path, Config *ret) {
                 return log_oom();
 
         if (path) {
+                _cleanup_free_ char *d = NULL;
+
                 r = conf_parse_file(path, items);
                 if (r < 0)
                         return r;
+                if (asprintf(&d, "%s.d", path) < 0)
+                        return log_oom();
+                r = parse_dropins(d, items);
+                if (r < 0)
+                        return r;
         } else {
-                _cleanup_strv_free_ char **dropins = NULL;
-
                 if (access(CONFIG_VENDOR_FILE, F_OK) == 0 && (r = conf_parse_file(CONFIG_VENDOR_FILE, items)) < 0)
                         return r;
                 if (access(CONFIG_DEFAULT_FILE, F_OK) == 0 && (r = conf_parse_file(CONFIG_DEFAULT_FILE, items)) < 0)
                         return r;
-                r = dir_list_suffix(CONFIG_DEFAULT_FILE ".d", ".conf", &dropins);
-                if (r >= 0)
-                        for (char **d = dropins; *d; d++) {
-                                _cleanup_free_ char *p = path_join(CONFIG_DEFAULT_FILE ".d", *d);
-                                if (!p)
-                                        return log_oom();
-                                r = conf_parse_file(p, items);
-                                if (r < 0)
-                                        return r;
-                        }
-                else if (r != -ENOENT)
-                        return log_error_errno(r, "Cannot list %s.d: %m", CONFIG_DEFAULT_FILE);
+                r = parse_dropins(CONFIG_DEFAULT_FILE ".d", items);
+                if (r < 0)
+                        return r;
         }
 
         *ret = c;

@@ -26,9 +26,10 @@ typedef struct Config {
 #define CONFIG_VENDOR_FILE "/usr/lib/osupdate/osupdate.conf"
 #define VENDOR_KEYS_DIRECTORY "/usr/lib/osupdate/keys.d"
 
-/* Loads the defaults, then either `path` alone (it must exist) or, with path NULL, the vendor
- * file, /etc/osupdate/osupdate.conf and its osupdate.conf.d/ *.conf drop-ins in lexical order,
- * each where it exists. Errors name file and line and leave *ret untouched. */
+/* Loads the defaults, then either `path` (it must exist) and its `path`.d/ *.conf drop-ins, or,
+ * with path NULL, the vendor file, /etc/osupdate/osupdate.conf and its osupdate.conf.d/ *.conf
+ * drop-ins, in lexical order, each where it exists. Errors name file and line and leave *ret
+ * untouched. */
 int config_load(const char *path, Config *ret);
 void config_done(Config *c);
 

@@ -37,6 +37,7 @@ static const struct {
         { ETXTBSY, 26 },        /* no slot can be written: both in use */
         { EOPNOTSUPP, 27 },     /* no mount-beneath in this kernel: staged for the next boot */
         { ENODEV, 28 },         /* Verity=kernel but no device-mapper */
+        { ENOMEDIUM, 29 },      /* no slot to roll back to / none active to mark good */
 };
 
 static int exit_code_of(int r) {
