@@ -179,6 +179,7 @@ static int switch_to_slot(const Config *cfg, State *s, int slot, bool *ret_degra
         if (r < 0)
                 return r;
         *ret_degraded = !kernel;
+        log_debug("Slot %s verified by dm-verity %s: mounting %s.", slot_name(slot), kernel ? "in the kernel" : "in userspace", device);
         failpoint("after-verity");
         t_verified = now_usec();
 
@@ -216,6 +217,8 @@ static int switch_to_slot(const Config *cfg, State *s, int slot, bool *ret_degra
                 s->boot_tries = BOOT_TRIES;
                 s->good = false;
                 *ret_staged_only = true;
+                if (kernel)
+                        (void) verity_close(name); /* deferred: goes with our detached mount */
                 r = save(cfg, s);
                 if (r < 0)
                         return r;
@@ -288,9 +291,8 @@ static int apply_check(const Manifest *m, void *userdata) {
         return save(c->cfg, c->state);
 }
 
-static int pick_slot(const Config *cfg, const State *s) {
-        int busy_seen = 0;
-
+static int pick_slot_once(const Config *cfg, const State *s, int *ret_busy) {
+        *ret_busy = 0;
         for (int i = 0; i < SLOT_MAX; i++) {
                 int r;
 
@@ -300,13 +302,29 @@ static int pick_slot(const Config *cfg, const State *s) {
                 if (r < 0)
                         return r;
                 if (r > 0) {
-                        busy_seen++;
+                        (*ret_busy)++;
                         continue;
                 }
                 return i;
         }
-        return log_debug_errno(ETXTBSY, "No slot can be written: %s.",
-                               busy_seen ? "the inactive slot is still mounted in some namespace" : "both slots are booted or live");
+        return -ETXTBSY;
+}
+
+static int pick_slot(const Config *cfg, const State *s) {
+        int r, busy;
+
+        /* A loop device with autoclear is released by the kernel shortly *after* the last unmount
+         * returns: right after a switch, the previous slot may look busy for a few milliseconds. */
+        for (unsigned i = 0; i < 100; i++) {
+                r = pick_slot_once(cfg, s, &busy);
+                if (r != -ETXTBSY || busy == 0)
+                        break;
+                (void) usleep(20000);
+        }
+        if (r == -ETXTBSY)
+                return log_debug_errno(ETXTBSY, "No slot can be written: %s.",
+                                       busy ? "the inactive slot is still mounted in some namespace" : "both slots are booted or live");
+        return r;
 }
 
 int update_apply(const Config *cfg, const Keyring *keyring, const char *bundle, ApplyResult *ret) {
