@@ -153,6 +153,24 @@ fail:
         return r;
 }
 
+int mkdir_parents(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+
+        if (!p)
+                return -ENOMEM;
+        for (char *s = p + 1;; s++) {
+                if (*s != '/' && *s != 0)
+                        continue;
+                char c = *s;
+                *s = 0;
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = c;
+                if (c == 0)
+                        return 0;
+        }
+}
+
 char *path_join(const char *a, const char *b) {
         char *s;
         size_t la = strlen(a);

@@ -20,6 +20,9 @@ ssize_t loop_read(int fd, void *buf, size_t len);
  * directory. Readers see the old or the new content, never a mix, even across a crash. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* mkdir -p: creates path and its missing parents with mode. */
+int mkdir_parents(const char *path, mode_t mode);
+
 /* Joins two path components with one '/'. Returns NULL on OOM. */
 char *path_join(const char *a, const char *b);
 

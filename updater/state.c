@@ -214,6 +214,9 @@ int state_save(const char *dir, const State *s) {
         text = state_to_json(s);
         if (!path || !text)
                 return -ENOMEM;
+        r = mkdir_parents(dir, 0755);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot create %s: %m", dir);
         r = write_file_atomic(path, text, strlen(text), 0644);
         if (r < 0)
                 return log_debug_errno(r, "Cannot write %s: %m", path);

@@ -44,7 +44,8 @@ make_bundle() {
 # the machine "booted" with, not from a slot).
 setup_target() {
         make_keys
-        mkdir -p "$T/root" "$T/state" "$T/run"
+        # StateDirectory and RuntimeDirectory do not exist yet: osupdate creates them.
+        mkdir -p "$T/root"
         cat >"$CONF" <<CONF
 [Update]
 Target=$TARGET

@@ -6,7 +6,7 @@
 # the serial console and powers off. Facts behind the choices: ../shared/notes/qemu-dm-verity.md.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
-KDIR=$(ls -d /var/cache/osupdate-tests/kernel/linux-image-*/ 2>/dev/null | sort -V | tail -1)
+KDIR=$(ls -d /var/cache/osupdate-tests/kernel/linux-image-*/ 2>/dev/null | sort -V | tail -1 || true)
 if [ -z "$KDIR" ] || [ ! -e "$KDIR/done" ]; then
         echo "SKIP: Debian's kernel for the qemu tests is not unpacked (scripts/install-deps fetches it)"
         exit 77
