@@ -82,6 +82,33 @@ int update_live_os(const Config *cfg, char **ret_id, char **ret_version) {
         return 0;
 }
 
+/* Every state-changing command starts here: the lock, then state.json (a corrupt one changes
+ * nothing and says so), then, if asked, recovery from an interrupted run. */
+static int begin(const Config *cfg, bool recover, int *ret_lock, State *ret_state) {
+        _cleanup_(state_done) State s = {};
+        _cleanup_close_ int lock = -EBADF;
+        int r;
+
+        r = update_lock(cfg, &lock);
+        if (r < 0)
+                return r;
+        r = state_load(cfg->state_directory, &s);
+        if (r == -EUCLEAN)
+                return log_debug_errno(ENOTRECOVERABLE, "%s/state.json is corrupt: %s Nothing was changed; "
+                                       "move it aside to start over.", cfg->state_directory, log_detail() ?: "");
+        if (r < 0)
+                return r;
+        if (recover) {
+                r = update_recover(cfg, &s);
+                if (r < 0)
+                        return r;
+        }
+        *ret_lock = TAKE_FD(lock);
+        *ret_state = s;
+        state_init(&s);
+        return 0;
+}
+
 static int save(const Config *cfg, const State *s) {
         int r = state_save(cfg->state_directory, s);
         if (r < 0)
@@ -339,13 +366,7 @@ int update_apply(const Config *cfg, const Keyring *keyring, const char *bundle, 
 
         log_detail_clear();
         *ret = (ApplyResult) { .slot = -1 };
-        r = update_lock(cfg, &lock);
-        if (r < 0)
-                return r;
-        r = state_load(cfg->state_directory, &s);
-        if (r == -EUCLEAN)
-                return log_debug_errno(ENOTRECOVERABLE, "%s/state.json is corrupt: %s Nothing was changed; "
-                                       "move it aside to start over.", cfg->state_directory, log_detail() ?: "");
+        r = begin(cfg, false, &lock, &s);
         if (r < 0)
                 return r;
 
@@ -428,15 +449,7 @@ int update_rollback(const Config *cfg, ApplyResult *ret) {
 
         log_detail_clear();
         *ret = (ApplyResult) { .slot = -1 };
-        r = update_lock(cfg, &lock);
-        if (r < 0)
-                return r;
-        r = state_load(cfg->state_directory, &s);
-        if (r == -EUCLEAN)
-                return log_debug_errno(ENOTRECOVERABLE, "%s/state.json is corrupt: %s", cfg->state_directory, log_detail() ?: "");
-        if (r < 0)
-                return r;
-        r = update_recover(cfg, &s);
+        r = begin(cfg, true, &lock, &s);
         if (r < 0)
                 return r;
 
@@ -460,12 +473,7 @@ int update_mark_good(const Config *cfg, bool raise_floor) {
         _cleanup_close_ int lock = -EBADF;
         int r;
 
-        r = update_lock(cfg, &lock);
-        if (r < 0)
-                return r;
-        r = state_load(cfg->state_directory, &s);
-        if (r == -EUCLEAN)
-                return log_debug_errno(ENOTRECOVERABLE, "%s/state.json is corrupt: %s", cfg->state_directory, log_detail() ?: "");
+        r = begin(cfg, true, &lock, &s);
         if (r < 0)
                 return r;
         if (s.active < 0)
@@ -487,15 +495,7 @@ int update_gc(const Config *cfg) {
         _cleanup_close_ int lock = -EBADF;
         int r, freed = 0;
 
-        r = update_lock(cfg, &lock);
-        if (r < 0)
-                return r;
-        r = state_load(cfg->state_directory, &s);
-        if (r == -EUCLEAN)
-                return log_debug_errno(ENOTRECOVERABLE, "%s/state.json is corrupt: %s", cfg->state_directory, log_detail() ?: "");
-        if (r < 0)
-                return r;
-        r = update_recover(cfg, &s);
+        r = begin(cfg, true, &lock, &s);
         if (r < 0)
                 return r;
         for (int i = 0; i < SLOT_MAX; i++) {

@@ -2,7 +2,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,40 +16,10 @@
 
 #include "cleanup.h"
 #include "fileio.h"
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
-
-static int setup_dir(void **state) {
-        char *d = strdup("/tmp/test-fileio.XXXXXX");
-
-        if (!d || !mkdtemp(d)) {
-                free(d);
-                return -1;
-        }
-        *state = d;
-        return 0;
-}
-
-static int teardown_dir(void **state) {
-        char *d = *state;
-        int r;
-
-        r = nftw(d, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-        free(d);
-        return r;
-}
-
-static char *join(const char *a, const char *b) {
-        char *p = path_join(a, b);
-
-        assert_non_null(p);
-        return p;
-}
+#include "test-util.h"
 
 static void make_file(const char *dir, const char *name, const void *data, size_t len) {
-        _cleanup_free_ char *p = join(dir, name);
+        _cleanup_free_ char *p = tu_join(dir, name);
         _cleanup_close_ int fd = -EBADF;
 
         fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -88,7 +57,7 @@ static void assert_file(const char *path, const char *content, mode_t mode) {
 
 static void test_write_file_atomic(void **state) {
         const char *dir = *state;
-        _cleanup_free_ char *p = join(dir, "state.json");
+        _cleanup_free_ char *p = tu_join(dir, "state.json");
 
         assert_int_equal(write_file_atomic(p, "{\"slot\":\"a\"}\n", 13, 0640), 0);
         assert_file(p, "{\"slot\":\"a\"}\n", 0640);
@@ -106,7 +75,7 @@ static void test_write_file_atomic(void **state) {
 
 static void test_write_file_atomic_ignores_umask(void **state) {
         const char *dir = *state;
-        _cleanup_free_ char *p = join(dir, "config");
+        _cleanup_free_ char *p = tu_join(dir, "config");
         mode_t old = umask(0077);
 
         assert_int_equal(write_file_atomic(p, "x", 1, 0644), 0);
@@ -116,7 +85,7 @@ static void test_write_file_atomic_ignores_umask(void **state) {
 
 static void test_write_file_atomic_large(void **state) {
         const char *dir = *state;
-        _cleanup_free_ char *p = join(dir, "big"), *data = malloc(3 * 1024 * 1024 + 7), *back = NULL;
+        _cleanup_free_ char *p = tu_join(dir, "big"), *data = malloc(3 * 1024 * 1024 + 7), *back = NULL;
         size_t len = 0;
 
         assert_non_null(data);
@@ -131,7 +100,7 @@ static void test_write_file_atomic_large(void **state) {
 
 static void test_write_file_atomic_failure_leaves_nothing(void **state) {
         const char *dir = *state;
-        _cleanup_free_ char *missing = join(dir, "no-such-dir/file"), *sub = join(dir, "sub");
+        _cleanup_free_ char *missing = tu_join(dir, "no-such-dir/file"), *sub = tu_join(dir, "sub");
 
         assert_int_equal(write_file_atomic(missing, "x", 1, 0644), -ENOENT);
         assert_int_equal(count_entries(dir), 0);
@@ -145,7 +114,7 @@ static void test_write_file_atomic_failure_leaves_nothing(void **state) {
 
 static void test_read_full_file_max(void **state) {
         const char *dir = *state;
-        _cleanup_free_ char *p = join(dir, "f"), *e = join(dir, "empty");
+        _cleanup_free_ char *p = tu_join(dir, "f"), *e = tu_join(dir, "empty");
         char data[10000];
 
         for (size_t i = 0; i < sizeof data; i++)
@@ -192,7 +161,7 @@ static void test_read_full_file_max(void **state) {
 
 static void test_read_full_file_missing(void **state) {
         const char *dir = *state;
-        _cleanup_free_ char *p = join(dir, "missing");
+        _cleanup_free_ char *p = tu_join(dir, "missing");
         char *buf = NULL;
 
         assert_int_equal(read_full_file(p, 100, &buf, NULL), -ENOENT);
@@ -203,7 +172,7 @@ static void test_read_full_file_missing(void **state) {
 static void test_dir_list_suffix(void **state) {
         const char *dir = *state;
         _cleanup_strv_free_ char **l = NULL;
-        _cleanup_free_ char *sub = join(dir, "d.pem");
+        _cleanup_free_ char *sub = tu_join(dir, "d.pem");
 
         make_file(dir, "b.pem", "", 0);
         make_file(dir, "a.pem", "", 0);
@@ -226,7 +195,7 @@ static void test_dir_list_suffix(void **state) {
 static void test_dir_list_suffix_empty_and_missing(void **state) {
         const char *dir = *state;
         _cleanup_strv_free_ char **l = NULL;
-        _cleanup_free_ char *missing = join(dir, "missing");
+        _cleanup_free_ char *missing = tu_join(dir, "missing");
         char **m = NULL;
 
         make_file(dir, "only.txt", "", 0);
@@ -257,7 +226,7 @@ static void test_path_join(void **state) {
 
 static void test_loop_read_write(void **state) {
         const char *dir = *state;
-        _cleanup_free_ char *p = join(dir, "rw");
+        _cleanup_free_ char *p = tu_join(dir, "rw");
         _cleanup_close_ int fd = -EBADF;
         char buf[100] = {};
 
@@ -275,16 +244,19 @@ static void test_loop_read_write(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_write_file_atomic, setup_dir, teardown_dir),
-                cmocka_unit_test_setup_teardown(test_write_file_atomic_ignores_umask, setup_dir, teardown_dir),
-                cmocka_unit_test_setup_teardown(test_write_file_atomic_large, setup_dir, teardown_dir),
-                cmocka_unit_test_setup_teardown(test_write_file_atomic_failure_leaves_nothing, setup_dir, teardown_dir),
-                cmocka_unit_test_setup_teardown(test_read_full_file_max, setup_dir, teardown_dir),
-                cmocka_unit_test_setup_teardown(test_read_full_file_missing, setup_dir, teardown_dir),
-                cmocka_unit_test_setup_teardown(test_dir_list_suffix, setup_dir, teardown_dir),
-                cmocka_unit_test_setup_teardown(test_dir_list_suffix_empty_and_missing, setup_dir, teardown_dir),
+                cmocka_unit_test_setup_teardown(test_write_file_atomic, tu_setup_tmpdir, tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_write_file_atomic_ignores_umask, tu_setup_tmpdir,
+                                                tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_write_file_atomic_large, tu_setup_tmpdir, tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_write_file_atomic_failure_leaves_nothing, tu_setup_tmpdir,
+                                                tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_read_full_file_max, tu_setup_tmpdir, tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_read_full_file_missing, tu_setup_tmpdir, tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_dir_list_suffix, tu_setup_tmpdir, tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_dir_list_suffix_empty_and_missing, tu_setup_tmpdir,
+                                                tu_teardown_tmpdir),
                 cmocka_unit_test(test_path_join),
-                cmocka_unit_test_setup_teardown(test_loop_read_write, setup_dir, teardown_dir),
+                cmocka_unit_test_setup_teardown(test_loop_read_write, tu_setup_tmpdir, tu_teardown_tmpdir),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

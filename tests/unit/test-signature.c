@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -23,6 +22,7 @@
 #include "json-util.h"
 #include "openssl-util.h"
 #include "signature.h"
+#include "test-util.h"
 
 typedef struct Fixture {
         char *dir;
@@ -36,34 +36,6 @@ static const char data[] = "{\"format\": 1}\n\0tail";
 #define DATA_LEN (sizeof data - 1)
 
 static char *openssl_cli;
-
-static char *find_tool(const char *name) {
-        _cleanup_free_ char *dirs = NULL;
-        const char *path = getenv("PATH");
-        char *saveptr = NULL;
-
-        if (asprintf(&dirs, "%s:/usr/sbin:/sbin", path ? path : "") < 0)
-                return NULL;
-        for (char *d = strtok_r(dirs, ":", &saveptr); d; d = strtok_r(NULL, ":", &saveptr)) {
-                char *p = path_join(d, name);
-
-                if (p && access(p, X_OK) == 0)
-                        return p;
-                free(p);
-        }
-        return NULL;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
-
-static char *join(const char *a, const char *b) {
-        char *p = path_join(a, b);
-
-        assert_non_null(p);
-        return p;
-}
 
 static EVP_PKEY *keygen(const char *type) {
         EVP_PKEY *k;
@@ -79,7 +51,7 @@ static EVP_PKEY *keygen(const char *type) {
 }
 
 static void write_pem(const char *dir, const char *name, EVP_PKEY *k, bool private) {
-        _cleanup_free_ char *p = join(dir, name);
+        _cleanup_free_ char *p = tu_join(dir, name);
         _cleanup_(BIO_free_allp) BIO *bio = NULL;
 
         bio = BIO_new_file(p, "w");
@@ -91,13 +63,13 @@ static void write_pem(const char *dir, const char *name, EVP_PKEY *k, bool priva
 }
 
 static void write_text(const char *dir, const char *name, const char *text) {
-        _cleanup_free_ char *p = join(dir, name);
+        _cleanup_free_ char *p = tu_join(dir, name);
 
         assert_int_equal(write_file_atomic(p, text, strlen(text), 0644), 0);
 }
 
 static char *make_subdir(const char *dir, const char *name) {
-        char *p = join(dir, name);
+        char *p = tu_join(dir, name);
 
         assert_int_equal(mkdir(p, 0755), 0);
         return p;
@@ -107,9 +79,8 @@ static int setup_keys(void **state) {
         Fixture *f = calloc(1, sizeof *f);
 
         assert_non_null(f);
-        f->dir = strdup("/tmp/test-signature.XXXXXX");
+        f->dir = tu_make_tmpdir();
         assert_non_null(f->dir);
-        assert_non_null(mkdtemp(f->dir));
         f->keys = make_subdir(f->dir, "keys");
         f->a = keygen("ED25519");
         f->b = keygen("ED25519");
@@ -118,7 +89,7 @@ static int setup_keys(void **state) {
         write_pem(f->keys, "b.pem", f->b, false);
         assert_int_equal(keyring_load_dir(&f->ab, f->keys), 2);
         {
-                _cleanup_free_ char *p = join(f->keys, "a.pem");
+                _cleanup_free_ char *p = tu_join(f->keys, "a.pem");
                 assert_int_equal(keyring_add_pem_file(&f->a_only, p), 1);
         }
         *state = f;
@@ -134,7 +105,7 @@ static int teardown_keys(void **state) {
         EVP_PKEY_free(f->a);
         EVP_PKEY_free(f->b);
         EVP_PKEY_free(f->c);
-        r = nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        r = tu_remove_tree(f->dir);
         free(f->keys);
         free(f->dir);
         free(f);
@@ -503,8 +474,9 @@ static void test_keyring_load_dir(void **state) {
 
 static void test_keyring_add_pem_file(void **state) {
         Fixture *f = *state;
-        _cleanup_free_ char *d = make_subdir(f->dir, "single"), *pa = join(d, "a.pem"), *pa2 = join(d, "a2.pem"),
-                            *prsa = join(d, "rsa.pem"), *ppriv = join(d, "priv.pem"), *missing = join(d, "missing.pem");
+        _cleanup_free_ char *d = make_subdir(f->dir, "single"), *pa = tu_join(d, "a.pem"), *pa2 = tu_join(d, "a2.pem"),
+                            *prsa = tu_join(d, "rsa.pem"), *ppriv = tu_join(d, "priv.pem"),
+                            *missing = tu_join(d, "missing.pem");
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *rsa = keygen("RSA");
         Keyring k = {};
 
@@ -529,8 +501,8 @@ static void test_keyring_add_pem_file(void **state) {
 
 static void test_key_id_matches_openssl(void **state) {
         Fixture *f = *state;
-        _cleanup_free_ char *d = make_subdir(f->dir, "cli"), *pem = join(d, "a.pem"), *der_path = join(d, "a.der"),
-                            *der = NULL;
+        _cleanup_free_ char *d = make_subdir(f->dir, "cli"), *pem = tu_join(d, "a.pem"),
+                            *der_path = tu_join(d, "a.der"), *der = NULL;
         uint8_t id[KEY_ID_SIZE], expected[KEY_ID_SIZE];
         unsigned int mdlen = 0;
         size_t der_len = 0;
@@ -569,8 +541,8 @@ static void test_key_id_matches_openssl(void **state) {
 
 static void test_private_key_load(void **state) {
         Fixture *f = *state;
-        _cleanup_free_ char *d = make_subdir(f->dir, "priv"), *pa = join(d, "a.key"), *pub = join(d, "a.pem"),
-                            *prsa = join(d, "rsa.key"), *missing = join(d, "missing.key"), *sig = NULL;
+        _cleanup_free_ char *d = make_subdir(f->dir, "priv"), *pa = tu_join(d, "a.key"), *pub = tu_join(d, "a.pem"),
+                            *prsa = tu_join(d, "rsa.key"), *missing = tu_join(d, "missing.key"), *sig = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *rsa = keygen("RSA"), *k = NULL;
         EVP_PKEY *none = NULL;
 
@@ -610,7 +582,7 @@ int main(void) {
         };
         int r;
 
-        openssl_cli = find_tool("openssl");
+        openssl_cli = tu_find_tool("openssl");
         r = cmocka_run_group_tests(tests, setup_keys, teardown_keys);
         if (r == 0 && !openssl_cli)
                 r = 77;

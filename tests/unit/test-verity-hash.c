@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -18,6 +16,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "hex.h"
+#include "test-util.h"
 #include "verity-hash.h"
 
 #define MIB (1024U * 1024U)
@@ -33,24 +32,6 @@
 /* veritysetup(8), to check our trees against the reference implementation; NULL if missing. */
 static char *veritysetup;
 
-static char *find_tool(const char *name) {
-        _cleanup_free_ char *dirs = NULL;
-        const char *path = getenv("PATH");
-        char *saveptr = NULL;
-
-        /* The sbin directories too: they are not in every user's PATH. */
-        if (asprintf(&dirs, "%s:/usr/sbin:/sbin", path ? path : "") < 0)
-                return NULL;
-        for (char *d = strtok_r(dirs, ":", &saveptr); d; d = strtok_r(NULL, ":", &saveptr)) {
-                char *p = path_join(d, name);
-
-                if (p && access(p, X_OK) == 0)
-                        return p;
-                free(p);
-        }
-        return NULL;
-}
-
 #define REQUIRE_VERITYSETUP()                                                         \
         do {                                                                          \
                 if (!veritysetup) {                                                   \
@@ -58,58 +39,6 @@ static char *find_tool(const char *name) {
                         skip();                                                       \
                 }                                                                     \
         } while (0)
-
-/* Runs argv with stdout to out_path (or /dev/null) and stderr to /dev/null; returns the exit code. */
-static int run(const char *const *argv, const char *out_path) {
-        pid_t pid;
-        int status;
-
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                int out = open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-
-                if (out < 0 || null < 0 || dup2(out, STDOUT_FILENO) < 0 || dup2(null, STDERR_FILENO) < 0)
-                        _exit(126);
-                execv(argv[0], (char *const *) argv);
-                _exit(127);
-        }
-        while (waitpid(pid, &status, 0) < 0)
-                assert_int_equal(errno, EINTR);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
-
-static int setup_dir(void **state) {
-        char *d = strdup("/tmp/test-verity-hash.XXXXXX");
-
-        if (!d || !mkdtemp(d)) {
-                free(d);
-                return -1;
-        }
-        *state = d;
-        return 0;
-}
-
-static int teardown_dir(void **state) {
-        char *d = *state;
-        int r;
-
-        r = nftw(d, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-        free(d);
-        return r;
-}
-
-static char *join(const char *a, const char *b) {
-        char *p = path_join(a, b);
-
-        assert_non_null(p);
-        return p;
-}
 
 /* Deterministic bytes that differ in every block (xorshift64*). */
 static uint8_t *make_data(size_t len, uint64_t seed) {
@@ -171,7 +100,7 @@ static void hash_all(const VerityParams *p, const uint8_t *data, unsigned thread
 
 /* Hashes data into a tree file and returns the tree's bytes. */
 static char *make_tree(const char *dir, const VerityParams *p, const uint8_t *data, uint8_t *root, size_t *ret_len) {
-        _cleanup_free_ char *path = join(dir, "tree");
+        _cleanup_free_ char *path = tu_join(dir, "tree");
         _cleanup_close_ int fd = -EBADF;
         uint64_t tree_size;
         char *buf = NULL;
@@ -207,7 +136,7 @@ static void flip_byte_in_file(const char *path, uint64_t offset) {
 
 /* Our tree, written while hashing, passes `veritysetup verify`; one flipped data byte fails it. */
 static void check_with_veritysetup(const char *dir, const VerityParams *p, unsigned threads, uint64_t seed) {
-        _cleanup_free_ char *data_path = join(dir, "data"), *tree_path = join(dir, "tree"), *root_hex = NULL;
+        _cleanup_free_ char *data_path = tu_join(dir, "data"), *tree_path = tu_join(dir, "tree"), *root_hex = NULL;
         _cleanup_free_ uint8_t *data = make_data(p->data_size, seed);
         _cleanup_close_ int fd = -EBADF;
         uint8_t root[VERITY_MAX_DIGEST_SIZE];
@@ -229,12 +158,12 @@ static void check_with_veritysetup(const char *dir, const VerityParams *p, unsig
         {
                 const char *argv[] = { veritysetup, "verify", data_path, tree_path, root_hex, NULL };
 
-                assert_int_equal(run(argv, NULL), 0);
+                assert_int_equal(tu_run(argv, NULL), 0);
                 flip_byte_in_file(data_path, p->data_size - p->data_block_size / 2);
-                assert_int_not_equal(run(argv, NULL), 0);
+                assert_int_not_equal(tu_run(argv, NULL), 0);
                 flip_byte_in_file(data_path, p->data_size - p->data_block_size / 2);
                 flip_byte_in_file(data_path, 0);
-                assert_int_not_equal(run(argv, NULL), 0);
+                assert_int_not_equal(tu_run(argv, NULL), 0);
         }
         assert_int_equal(unlink(data_path), 0);
         assert_int_equal(unlink(tree_path), 0);
@@ -287,7 +216,7 @@ static void test_root_independent_of_threads_and_chunks(void **state) {
         static const size_t mixed[] = { 1, 4095, 7000, 3 * MIB + 1, 4096, 33 * MIB };
         static const size_t blocks[] = { 4096, 8192 };
         const char *dir = *state;
-        _cleanup_free_ char *t1_path = join(dir, "t1"), *t2_path = join(dir, "t2"), *t1 = NULL, *t2 = NULL;
+        _cleanup_free_ char *t1_path = tu_join(dir, "t1"), *t2_path = tu_join(dir, "t2"), *t1 = NULL, *t2 = NULL;
         _cleanup_free_ uint8_t *data = NULL;
         _cleanup_close_ int fd1 = -EBADF, fd2 = -EBADF;
         uint8_t ref[VERITY_MAX_DIGEST_SIZE], root[VERITY_MAX_DIGEST_SIZE];
@@ -377,7 +306,7 @@ static int check_tree(const VerityParams *p, const uint8_t *root, size_t root_si
 
 static void test_hash_fd(void **state) {
         const char *dir = *state;
-        _cleanup_free_ char *data_path = join(dir, "data"), *tree_path = join(dir, "tree"), *tree = NULL;
+        _cleanup_free_ char *data_path = tu_join(dir, "data"), *tree_path = tu_join(dir, "tree"), *tree = NULL;
         _cleanup_free_ uint8_t *data = NULL;
         _cleanup_close_ int fd = -EBADF, tree_fd = -EBADF;
         uint8_t ref[VERITY_MAX_DIGEST_SIZE], root[VERITY_MAX_DIGEST_SIZE];
@@ -741,8 +670,8 @@ static void test_veritysetup_format_superblock(void **state) {
                 { 4096, 33, { "--hash=sha512", "--hash-block-size=512", NULL } },
         };
         const char *dir = *state;
-        _cleanup_free_ char *data_path = join(dir, "data"), *tree_path = join(dir, "tree"),
-                            *out_path = join(dir, "out");
+        _cleanup_free_ char *data_path = tu_join(dir, "data"), *tree_path = tu_join(dir, "tree"),
+                            *out_path = tu_join(dir, "out");
 
         REQUIRE_VERITYSETUP();
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -762,7 +691,7 @@ static void test_veritysetup_format_superblock(void **state) {
                 write_file(data_path, data, cases[i].blocks * cases[i].dbs);
                 /* veritysetup does not truncate an existing, longer tree file. */
                 assert_true(unlink(tree_path) == 0 || errno == ENOENT);
-                assert_int_equal(run(argv, out_path), 0);
+                assert_int_equal(tu_run(argv, out_path), 0);
                 assert_int_equal(read_full_file(out_path, MIB, &out, NULL), 0);
                 print_message("%s", out);
 
@@ -857,28 +786,34 @@ static void test_superblock_parse_rejects(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_veritysetup_verifies_our_tree_4k, setup_dir, teardown_dir),
-                cmocka_unit_test_setup_teardown(test_veritysetup_verifies_our_tree_other_sizes, setup_dir,
-                                                teardown_dir),
-                cmocka_unit_test_setup_teardown(test_veritysetup_verifies_our_tree_threaded, setup_dir, teardown_dir),
-                cmocka_unit_test_setup_teardown(test_root_independent_of_threads_and_chunks, setup_dir, teardown_dir),
+                cmocka_unit_test_setup_teardown(test_veritysetup_verifies_our_tree_4k, tu_setup_tmpdir,
+                                                tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_veritysetup_verifies_our_tree_other_sizes, tu_setup_tmpdir,
+                                                tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_veritysetup_verifies_our_tree_threaded, tu_setup_tmpdir,
+                                                tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_root_independent_of_threads_and_chunks, tu_setup_tmpdir,
+                                                tu_teardown_tmpdir),
                 cmocka_unit_test(test_root_depends_on_data_and_salt),
-                cmocka_unit_test_setup_teardown(test_hash_fd, setup_dir, teardown_dir),
+                cmocka_unit_test_setup_teardown(test_hash_fd, tu_setup_tmpdir, tu_teardown_tmpdir),
                 cmocka_unit_test(test_hasher_wrong_length),
-                cmocka_unit_test_setup_teardown(test_checker_accepts_our_tree, setup_dir, teardown_dir),
-                cmocka_unit_test_setup_teardown(test_checker_rejects_flipped_byte, setup_dir, teardown_dir),
-                cmocka_unit_test_setup_teardown(test_checker_rejects_wrong_root, setup_dir, teardown_dir),
-                cmocka_unit_test_setup_teardown(test_checker_rejects_truncated_or_extended, setup_dir, teardown_dir),
-                cmocka_unit_test_setup_teardown(test_checker_rejects_superblock_mismatch, setup_dir, teardown_dir),
+                cmocka_unit_test_setup_teardown(test_checker_accepts_our_tree, tu_setup_tmpdir, tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_checker_rejects_flipped_byte, tu_setup_tmpdir, tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_checker_rejects_wrong_root, tu_setup_tmpdir, tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_checker_rejects_truncated_or_extended, tu_setup_tmpdir,
+                                                tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_checker_rejects_superblock_mismatch, tu_setup_tmpdir,
+                                                tu_teardown_tmpdir),
                 cmocka_unit_test(test_params_check),
                 cmocka_unit_test(test_params_tree_size),
                 cmocka_unit_test(test_digest_size_and_threads),
-                cmocka_unit_test_setup_teardown(test_veritysetup_format_superblock, setup_dir, teardown_dir),
-                cmocka_unit_test_setup_teardown(test_superblock_parse_rejects, setup_dir, teardown_dir),
+                cmocka_unit_test_setup_teardown(test_veritysetup_format_superblock, tu_setup_tmpdir,
+                                                tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_superblock_parse_rejects, tu_setup_tmpdir, tu_teardown_tmpdir),
         };
         int r;
 
-        veritysetup = find_tool("veritysetup");
+        veritysetup = tu_find_tool("veritysetup");
         if (!veritysetup)
                 print_message("veritysetup (cryptsetup-bin) not found: its cross-checks are skipped.\n");
         r = cmocka_run_group_tests(tests, NULL, NULL);
