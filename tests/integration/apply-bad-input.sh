@@ -95,9 +95,17 @@ if [ ! -e /dev/mapper/control ]; then
 fi
 
 # The booted slot is never written: with a booted and b active, there is no slot to write.
+# First: a slot still mounted in some namespace is not written either. A container that holds
+# slot a's image (v3) keeps it after v4 goes live in slot b; v5 then finds no free slot.
+spawn_ns container ctr
+sleep 0.3
 osup apply "$T/v4.osup" >/dev/null && ok "v4 applied (slot b)" || not_ok "v4 did not apply"
-jq '.booted = "a"' "$T/state/state.json" >"$T/s" && cp "$T/s" "$T/state/state.json"
+[ "$(version_in ctr)" = 3 ] && ok "the container still runs v3 from slot a" || not_ok "container: $(version_in ctr)"
 make_bundle 5
+refused "the inactive slot is still mounted in a container" 26 "still mounted in some namespace" osup apply "$T/v5.osup"
+kill -TERM "$(pid_of ctr)"
+sleep 0.5
+jq '.booted = "a"' "$T/state/state.json" >"$T/s" && cp "$T/s" "$T/state/state.json"
 refused "both slots in use (a booted, b live)" 26 "both slots are booted or live" osup apply "$T/v5.osup"
 
 # The version floor: rollback below it is refused, as is an apply below it.
