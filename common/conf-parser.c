@@ -129,3 +129,51 @@ int conf_parse_bool(const char *value, void *data) {
 int conf_parse_timespan(const char *value, void *data) {
         return parse_timespan(value, data);
 }
+
+int conf_parse_strv(const char *value, void *data) {
+        char ***l = data, **n;
+        size_t k = 0;
+
+        if (!*value) {
+                strv_free(*l);
+                *l = NULL;
+                return 0;
+        }
+        while (*l && (*l)[k])
+                k++;
+        n = realloc(*l, sizeof(char *) * (k + 2));
+        if (!n)
+                return -ENOMEM;
+        *l = n;
+        n[k] = strdup(value);
+        n[k + 1] = NULL;
+        return n[k] ? 0 : -ENOMEM;
+}
+
+int conf_parse_size(const char *value, void *data) {
+        static const char suffixes[] = "KMGT";
+        uint64_t v, mult = 1;
+        _cleanup_free_ char *num = strdup(value);
+        size_t l;
+        int r;
+
+        if (!num)
+                return -ENOMEM;
+        l = strlen(num);
+        if (l > 0 && num[l - 1] == 'B')
+                num[--l] = 0;
+        if (l > 0) {
+                const char *sfx = strchr(suffixes, num[l - 1]);
+                if (sfx && num[l - 1]) {
+                        for (const char *p = suffixes; p <= sfx; p++)
+                                mult *= 1024;
+                        num[--l] = 0;
+                }
+        }
+        r = parse_uint64(num, &v);
+        if (r < 0)
+                return r;
+        if (__builtin_mul_overflow(v, mult, (uint64_t *) data))
+                return -ERANGE;
+        return 0;
+}

@@ -27,3 +27,5 @@ int conf_parse_path(const char *value, void *data);     /* char **, must be abso
 int conf_parse_unsigned(const char *value, void *data); /* unsigned * */
 int conf_parse_bool(const char *value, void *data);     /* bool * */
 int conf_parse_timespan(const char *value, void *data); /* uint64_t * (µs) */
+int conf_parse_strv(const char *value, void *data);     /* char *** appended to; "" empties the list */
+int conf_parse_size(const char *value, void *data);     /* uint64_t *, bytes with K/M/G/T suffixes (1024-based) */

@@ -134,6 +134,11 @@ int update_recover(const Config *cfg, State *s) {
 
         for (int i = 0; i < SLOT_MAX; i++)
                 if (s->slots[i].state == SLOT_WRITING) {
+                        _cleanup_(slot_resume_done) SlotResume res = {};
+
+                        /* A download with a resume record stays, to be continued (and verified again). */
+                        if (slot_resume_load(cfg->state_directory, i, &res) >= 0)
+                                continue;
                         /* Interrupted while streaming: nothing in it was trusted yet. */
                         log_debug("Recovering: slot %s was being written; emptying it.", slot_name(i));
                         r = slot_clear(cfg->state_directory, i);
@@ -298,6 +303,7 @@ typedef struct ApplyContext {
         int slot;
         InstallFacts facts;
         bool marked;
+        bool resuming;          /* the slot holds the start of this very download */
 } ApplyContext;
 
 /* Called with the authentic manifest, before a payload byte is written. */
@@ -308,6 +314,11 @@ static int apply_check(const Manifest *m, void *userdata) {
         r = install_check(m, &c->facts);
         if (r < 0)
                 return r;
+        if (c->resuming) {
+                /* Same URL, same file (If-Range held): the slot's partial image continues. */
+                c->marked = true;
+                return 0;
+        }
         /* Only now is the slot touched: mark it, so a crash from here on empties it. */
         r = slot_clear(c->cfg->state_directory, c->slot);
         if (r < 0)
@@ -354,13 +365,155 @@ static int pick_slot(const Config *cfg, const State *s) {
         return r;
 }
 
-int update_apply(const Config *cfg, const Keyring *keyring, const char *bundle, ApplyResult *ret) {
+/* Failures of the network, after which a partial download is worth keeping for a later run. */
+static bool network_error(int r) {
+        return r == -ECOMM || r == -ETIMEDOUT || r == -EREMOTEIO || r == -ECONNABORTED;
+}
+
+static ssize_t fd_source_read(void *userdata, void *buf, size_t len) {
+        return loop_read(*(int *) userdata, buf, len);
+}
+
+/* What a resumed download reads: the bundle's head and the image's verified-before bytes from the
+ * slot (through the verifier again: nothing on disk is trusted), then the network from there. */
+typedef struct ResumeSource {
+        int head_fd, image_fd;
+        uint64_t head_left, image_left;
+        Fetch *fetch;
+} ResumeSource;
+
+static ssize_t resume_read(void *userdata, void *buf, size_t len) {
+        ResumeSource *s = userdata;
+        uint64_t *left = s->head_left > 0 ? &s->head_left : s->image_left > 0 ? &s->image_left : NULL;
+        ssize_t n;
+
+        if (!left)
+                return fetch_read(s->fetch, buf, len);
+        n = loop_read(left == &s->head_left ? s->head_fd : s->image_fd, buf, (size_t) MIN((uint64_t) len, *left));
+        if (n < 0)
+                return n;
+        if (n == 0)
+                return log_debug_errno(EIO, "The partial download in the slot shrank.");
+        *left -= (uint64_t) n;
+        return n;
+}
+
+static int read_into_slot(ApplyContext *ctx, SlotWriter *w, const Keyring *keyring, BundleReadFunc fn, void *userdata) {
+        BundleReadOptions opts = {
+                .keyring = keyring,
+                .signatures_required = ctx->cfg->signatures_required,
+                .now = ctx->facts.now,
+                .sink = &w->sink,
+        };
+        int r;
+
+        r = bundle_read(fn, userdata, &opts, NULL, NULL);
+        if (r >= 0)
+                r = slot_writer_commit(w);
+        return r;
+}
+
+static int install_from_url(ApplyContext *ctx, SlotWriter *w, const Keyring *keyring, const char *url,
+                            const InstallOptions *o) {
+        const NetworkConfig *n = &ctx->cfg->network;
+        FetchOptions fo = {
+                .ca_file = n->ca_file,
+                .client_certificate = n->client_certificate,
+                .client_key = n->client_key,
+                .user_agent = n->user_agent,
+                .headers = n->headers,
+                .connect_timeout_usec = n->connect_timeout_usec,
+                .low_speed_limit = n->low_speed_limit,
+                .low_speed_time_usec = n->low_speed_time_usec,
+                .retries = n->retries,
+                .retry_delay_usec = n->retry_delay_usec,
+                .max_bytes = n->max_bytes,
+                .progress = o->progress,
+                .userdata = o->userdata,
+        };
+        _cleanup_(slot_resume_done) SlotResume res = {};
+        _cleanup_close_ int head_fd = -EBADF, image_fd = -EBADF;
+        Fetch *f = NULL;
+        bool have;
+        int r;
+
+        have = ctx->state->slots[ctx->slot].state == SLOT_WRITING &&
+               slot_resume_load(ctx->cfg->state_directory, ctx->slot, &res) >= 0 && strcmp(res.url, url) == 0;
+        if (have) {
+                _cleanup_free_ char *dir = slot_path(ctx->cfg->state_directory, ctx->slot), *hp = NULL, *ip = NULL;
+                if (!dir || !(hp = path_join(dir, SLOT_HEAD)) || !(ip = path_join(dir, SLOT_IMAGE ".partial")))
+                        return -ENOMEM;
+                head_fd = open(hp, O_RDONLY | O_CLOEXEC);
+                image_fd = open(ip, O_RDONLY | O_CLOEXEC);
+                have = head_fd >= 0 && image_fd >= 0;
+        }
+
+        r = fetch_open(&fo, url, have ? res.head_size + res.image_size : 0, have ? res.validator : NULL, &f);
+        if (r < 0)
+                return r;
+        if (have && !fetch_resumed(f))
+                log_debug("%s changed on the server (or ignores ranges): downloading it whole again.", url);
+        ctx->resuming = have && fetch_resumed(f);
+        w->url = url;
+        w->validator = fetch_validator(f);
+        w->image_on_disk = ctx->resuming ? res.image_size : 0;
+        if (ctx->resuming) {
+                ResumeSource src = {
+                        .head_fd = head_fd,
+                        .image_fd = image_fd,
+                        .head_left = res.head_size,
+                        .image_left = res.image_size,
+                        .fetch = f,
+                };
+                log_debug("Resuming %s at byte %llu (%llu image bytes already in slot %s).", url,
+                          (unsigned long long) (res.head_size + res.image_size), (unsigned long long) res.image_size,
+                          slot_name(ctx->slot));
+                r = read_into_slot(ctx, w, keyring, resume_read, &src);
+        } else
+                r = read_into_slot(ctx, w, keyring, fetch_read, f);
+        fetch_free(f);
+        return r;
+}
+
+static int install_source(ApplyContext *ctx, SlotWriter *w, const Keyring *keyring, const InstallOptions *o) {
+        _cleanup_close_ int fd = -EBADF;
+        const char *base;
+        int r;
+
+        if (!source_is_url(o->source)) {
+                fd = open(o->source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0)
+                        return log_debug_errno(errno, "Cannot open bundle %s: %m", o->source);
+                return read_into_slot(ctx, w, keyring, fd_source_read, &fd);
+        }
+
+        /* The URL itself, then each Mirror= with the same file name. */
+        r = install_from_url(ctx, w, keyring, o->source, o);
+        base = strrchr(o->source, '/');
+        for (char **m = ctx->cfg->network.mirrors; m && *m && network_error(r) && base; m++) {
+                _cleanup_free_ char *url = NULL;
+                size_t l = strlen(*m);
+
+                if (asprintf(&url, "%s%s", *m, (l > 0 && (*m)[l - 1] == '/') ? base + 1 : base) < 0)
+                        return -ENOMEM;
+                log_debug("Trying mirror %s.", url);
+                slot_writer_done(w);
+                r = slot_writer_init(w, ctx->cfg->state_directory, ctx->slot);
+                if (r < 0)
+                        return r;
+                w->check = apply_check;
+                w->userdata = ctx;
+                r = install_from_url(ctx, w, keyring, url, o);
+        }
+        return r;
+}
+
+int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions *o, ApplyResult *ret) {
         _cleanup_free_ char *live_id = NULL, *live_version = NULL;
         _cleanup_(state_done) State s = {};
         _cleanup_(slot_writer_done) SlotWriter w = {};
-        _cleanup_close_ int lock = -EBADF, fd = -EBADF;
+        _cleanup_close_ int lock = -EBADF;
         ApplyContext ctx = { .cfg = cfg, .state = &s };
-        BundleReadOptions opts;
         struct utsname u;
         int r;
 
@@ -400,29 +553,18 @@ int update_apply(const Config *cfg, const Keyring *keyring, const char *bundle, 
         if (ctx.slot < 0)
                 return ctx.slot;
 
-        fd = open(bundle, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return log_debug_errno(errno, "Cannot open bundle %s: %m", bundle);
-
         r = slot_writer_init(&w, cfg->state_directory, ctx.slot);
         if (r < 0)
                 return r;
         w.check = apply_check;
         w.userdata = &ctx;
-        opts = (BundleReadOptions) {
-                .keyring = keyring,
-                .signatures_required = cfg->signatures_required,
-                .now = ctx.facts.now,
-                .sink = &w.sink,
-        };
-        r = bundle_read_fd(fd, &opts, NULL, NULL);
-        if (r >= 0)
-                r = slot_writer_commit(&w);
+        r = install_source(&ctx, &w, keyring, o);
         if (r < 0) {
-                /* Any failure: the slot is emptied, nothing is mounted, state is as before. */
-                /* Until the slot was marked, nothing of it was touched: a bundle refused before its
-                 * payload leaves the previous version in the slot, still good for a rollback. */
-                if (ctx.marked) {
+                /* A download cut by the network keeps what it verified so far, for the next run to
+                 * resume. Any other failure: the slot is emptied, nothing is mounted, and the
+                 * active slot and the live /usr are as before. Until the slot was marked, nothing
+                 * of it was touched at all. */
+                if (ctx.marked && !(network_error(r) && source_is_url(o->source))) {
                         (void) slot_clear(cfg->state_directory, ctx.slot);
                         slot_forget(&s, ctx.slot);
                         (void) save(cfg, &s);
@@ -431,6 +573,8 @@ int update_apply(const Config *cfg, const Keyring *keyring, const char *bundle, 
         }
 
         s.slots[ctx.slot] = (SlotInfo) { .state = SLOT_READY, .version = TAKE_PTR(w.version), .fstype = TAKE_PTR(w.fstype) };
+        if (!o->activate)
+                s.staged = ctx.slot;
         r = save(cfg, &s);
         if (r < 0)
                 return r;
@@ -439,7 +583,28 @@ int update_apply(const Config *cfg, const Keyring *keyring, const char *bundle, 
         ret->slot = ctx.slot;
         ret->version = strdup(s.slots[ctx.slot].version);
         ret->previous_version = live_version ? strdup(live_version) : NULL;
+        if (!o->activate)
+                return 0;
         return switch_to_slot(cfg, &s, ctx.slot, &ret->degraded, &ret->staged_only);
+}
+
+int update_apply_staged(const Config *cfg, ApplyResult *ret) {
+        _cleanup_(state_done) State s = {};
+        _cleanup_close_ int lock = -EBADF;
+        int r;
+
+        log_detail_clear();
+        *ret = (ApplyResult) { .slot = -1 };
+        r = begin(cfg, true, &lock, &s);
+        if (r < 0)
+                return r;
+        if (s.staged < 0 || s.slots[s.staged].state != SLOT_READY)
+                return log_debug_errno(ENOMEDIUM, "No slot is staged: run 'osupdate fetch' first.");
+        ret->slot = s.staged;
+        ret->version = strdup(s.slots[s.staged].version);
+        if (s.active >= 0)
+                ret->previous_version = strdup(s.slots[s.active].version);
+        return switch_to_slot(cfg, &s, s.staged, &ret->degraded, &ret->staged_only);
 }
 
 int update_rollback(const Config *cfg, ApplyResult *ret) {

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "fetch.h"
 #include "signature.h"
 #include "state.h"
 
@@ -25,8 +26,19 @@ typedef struct ApplyResult {
 } ApplyResult;
 void apply_result_done(ApplyResult *r);
 
-/* osupdate apply BUNDLE: verify-while-writing into the inactive slot, then switch to it live. */
-int update_apply(const Config *cfg, const Keyring *keyring, const char *bundle, ApplyResult *ret);
+typedef struct InstallOptions {
+        const char *source;     /* a path, or an http:// or https:// URL */
+        bool activate;          /* apply: switch live; fetch: only stage the verified slot */
+        void (*progress)(uint64_t done, uint64_t total, void *userdata);
+        void *userdata;
+} InstallOptions;
+
+/* osupdate apply|fetch SOURCE: verify-while-writing into the inactive slot (resuming an
+ * interrupted download of the same URL), then switch to it live (apply). */
+int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions *o, ApplyResult *ret);
+
+/* osupdate apply --staged: switch live to the slot `fetch` staged. */
+int update_apply_staged(const Config *cfg, ApplyResult *ret);
 
 /* The one deliberate step back: switch live to the other ready slot (never below the floor). */
 int update_rollback(const Config *cfg, ApplyResult *ret);

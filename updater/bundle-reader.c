@@ -16,6 +16,9 @@
 /* Writers pad the archive to a record; libarchive and GNU tar use 20 × 512 bytes. Anything past
  * the end-of-archive marker must be zeros and shorter than that. */
 #define TAR_RECORD_SIZE 10240U
+/* The bundle's first bytes are kept for the resume point: manifest (≤ 1 MiB), signature (≤ 64 KiB)
+ * and their headers fit. */
+#define HEAD_MAX (MANIFEST_MAX_SIZE + SIGNATURE_MAX_SIZE + 16U * 1024U)
 
 typedef struct Source {
         BundleReadFunc fn;
@@ -26,6 +29,8 @@ typedef struct Source {
         unsigned cur;
         uint64_t delivered;
         int error;
+        uint8_t *head;          /* a copy of the first HEAD_MAX bytes */
+        size_t head_len;
 } Source;
 
 static la_ssize_t source_read(struct archive *a, void *userdata, const void **ret) {
@@ -40,6 +45,11 @@ static la_ssize_t source_read(struct archive *a, void *userdata, const void **re
                 return -1;
         }
         s->len[s->cur] = (size_t) n;
+        if (s->head && s->head_len < HEAD_MAX) {
+                size_t take = MIN((size_t) n, HEAD_MAX - s->head_len);
+                memcpy(s->head + s->head_len, s->buf[s->cur], take);
+                s->head_len += take;
+        }
         s->delivered += (uint64_t) n;
         *ret = s->buf[s->cur];
         return n;
@@ -192,6 +202,14 @@ static int stream_member(Reader *r, const ManifestImage *img, bool tree, FeedFun
         k = next_member(r, name, &e);
         if (k < 0)
                 return k;
+        if (!tree && img == &r->m->images[0] && sink && sink->resume_point) {
+                la_int64_t at = archive_filter_bytes(r->a, -1);
+                if (at > 0 && (uint64_t) at <= r->src.head_len) {
+                        k = sink->resume_point(r->src.head, (size_t) at, sink->userdata);
+                        if (k < 0)
+                                return k;
+                }
+        }
         if ((uint64_t) archive_entry_size(e) != want)
                 return log_debug_errno(EPROTO, "Malformed bundle: member %s is %lld bytes, the manifest says %llu.", name,
                                        (long long) archive_entry_size(e), (unsigned long long) want);
@@ -345,6 +363,7 @@ static void reader_done(Reader *r) {
                 free(r->seen[i]);
         free(r->src.buf[0]);
         free(r->src.buf[1]);
+        free(r->src.head);
 }
 
 static int reader_open(Reader *r, BundleReadFunc fn, void *userdata) {
@@ -352,8 +371,9 @@ static int reader_open(Reader *r, BundleReadFunc fn, void *userdata) {
         r->src.userdata = userdata;
         r->src.buf[0] = malloc(SOURCE_BUFFER_SIZE);
         r->src.buf[1] = malloc(SOURCE_BUFFER_SIZE);
+        r->src.head = malloc(HEAD_MAX);
         r->a = archive_read_new();
-        if (!r->src.buf[0] || !r->src.buf[1] || !r->a)
+        if (!r->src.buf[0] || !r->src.buf[1] || !r->src.head || !r->a)
                 return -ENOMEM;
         /* Uncompressed tar (ustar/pax) only: no decompression filters, no other formats. */
         if (archive_read_support_format_tar(r->a) != ARCHIVE_OK)

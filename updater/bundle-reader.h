@@ -26,6 +26,9 @@ typedef struct BundleSink {
         /* Optional, for an image whose bundle carries no hash tree: an fd the tree computed while
          * the image streams is written to (or -EBADF for none). */
         int (*tree_fd)(const ManifestImage *img, void *userdata);
+        /* Called before the first image's data, with the raw bundle bytes up to that point
+         * (headers, manifest, signature): what a later run must replay to resume the download. */
+        int (*resume_point)(const void *head, size_t head_len, void *userdata);
         int (*begin)(const ManifestImage *img, bool hash_tree, void *userdata);
         int (*data)(const void *buf, size_t len, void *userdata);
         /* The member's bytes are verified. */

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "apply.h"
 #include "cmd-update.h"
@@ -13,13 +15,14 @@
 #include "mount.h"
 #include "verity-activate.h"
 
-enum { OPT_CONFIG = 0x100, OPT_KEYS, OPT_JSON, OPT_RAISE_FLOOR };
+enum { OPT_CONFIG = 0x100, OPT_KEYS, OPT_JSON, OPT_RAISE_FLOOR, OPT_STAGED };
 
 typedef struct Args {
         const char *config;
         const char *keys;
         bool json;
         bool raise_floor;
+        bool staged;
         const char *operand;
 } Args;
 
@@ -30,6 +33,7 @@ static int parse_args(int argc, char *argv[], const char *verb, bool want_operan
                 { "keys", required_argument, NULL, OPT_KEYS },
                 { "json", no_argument, NULL, OPT_JSON },
                 { "raise-floor", no_argument, NULL, OPT_RAISE_FLOOR },
+                { "staged", no_argument, NULL, OPT_STAGED },
                 {},
         };
         int c;
@@ -44,7 +48,13 @@ static int parse_args(int argc, char *argv[], const char *verb, bool want_operan
                 case OPT_KEYS: a->keys = optarg; break;
                 case OPT_JSON: a->json = true; break;
                 case OPT_RAISE_FLOOR: a->raise_floor = true; break;
+                case OPT_STAGED: a->staged = true; break;
                 }
+        }
+        if (a->staged) {
+                if (optind == argc)
+                        return 0;
+                goto usage;
         }
         if (want_operand && optind == argc - 1) {
                 a->operand = argv[optind];
@@ -61,6 +71,7 @@ usage:
 #define A_KEYS (1U << 1)
 #define A_JSON (1U << 2)
 #define A_FLOOR (1U << 3)
+#define A_STAGED (1U << 4)
 
 static int load_config(const Args *a, Config *cfg) {
         return config_load(a->config, cfg) < 0 ? -ENOEXEC : 0;
@@ -91,31 +102,106 @@ static void print_switch(const ApplyResult *res, const char *what) {
                slot_name(res->slot), res->degraded ? " (verity checked in userspace: degraded, no device-mapper)" : "");
 }
 
-int cmd_apply(int argc, char *argv[]) {
+/* Progress: a bar on stderr when it is a terminal; with --json, one JSON line per event on stdout. */
+typedef struct Progress {
+        bool json;
+        bool tty;
+        uint64_t start_usec;
+} Progress;
+
+static uint64_t mono_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000U + (uint64_t) ts.tv_nsec / 1000U;
+}
+
+static void on_progress(uint64_t done, uint64_t total, void *userdata) {
+        Progress *p = userdata;
+        double secs = (double) (mono_usec() - p->start_usec) / 1e6, rate = secs > 0 ? (double) done / secs : 0;
+
+        if (p->json) {
+                printf("{\"event\": \"progress\", \"bytes\": %llu, \"total\": %llu, \"rate\": %.0f}\n",
+                       (unsigned long long) done, (unsigned long long) total, rate);
+                fflush(stdout);
+        }
+        if (p->tty) {
+                char bar[31];
+                unsigned filled = total ? (unsigned) (30.0 * (double) done / (double) total) : 0;
+                double eta = rate > 0 && total > done ? (double) (total - done) / rate : 0;
+
+                memset(bar, '#', MIN(filled, 30U));
+                memset(bar + MIN(filled, 30U), '.', 30 - MIN(filled, 30U));
+                bar[30] = 0;
+                fprintf(stderr, "\r[%s] %6.1f/%.1f MiB %6.1f MiB/s ETA %3.0fs", bar, (double) done / 1048576.0,
+                        (double) total / 1048576.0, rate / 1048576.0, eta);
+                if (total && done >= total)
+                        fputc('\n', stderr);
+                fflush(stderr);
+        }
+}
+
+static void json_event(const Args *a, const char *event, int r, const ApplyResult *res) {
+        if (!a->json)
+                return;
+        if (r < 0)
+                printf("{\"event\": \"%s\", \"error\": %d, \"message\": \"%s\"}\n", event, -r,
+                       log_detail() ? "see stderr" : strerror(-r));
+        else
+                printf("{\"event\": \"%s\", \"slot\": \"%s\", \"version\": \"%s\"}\n", event,
+                       slot_name(res->slot) ?: "", res->version ?: "");
+        fflush(stdout);
+}
+
+static int install(int argc, char *argv[], bool activate) {
         _cleanup_(config_done) Config cfg = {};
         _cleanup_(keyring_done) Keyring keyring = {};
         _cleanup_(apply_result_done) ApplyResult res = { .slot = -1 };
+        Progress p = { .tty = isatty(STDERR_FILENO), .start_usec = mono_usec() };
+        InstallOptions o;
         Args a;
         int r;
 
-        r = parse_args(argc, argv, "apply", true, A_CONFIG | A_KEYS, &a);
+        r = parse_args(argc, argv, activate ? "apply" : "fetch", true,
+                       A_CONFIG | A_KEYS | A_JSON | (activate ? A_STAGED : 0), &a);
         if (r < 0)
                 return r;
         r = load_config(&a, &cfg);
         if (r < 0)
                 return r;
+        p.json = a.json;
+        if (a.staged) {
+                r = update_apply_staged(&cfg, &res);
+                if (r < 0)
+                        return fail(r, "apply --staged failed");
+                print_switch(&res, "Updated live");
+                return 0;
+        }
         r = load_keyring(&a, &cfg, &keyring);
         if (r < 0)
                 return r;
-        r = update_apply(&cfg, &keyring, a.operand, &res);
+        o = (InstallOptions) { .source = a.operand, .activate = activate, .progress = on_progress, .userdata = &p };
+        r = update_apply(&cfg, &keyring, &o, &res);
+        json_event(&a, activate ? "apply" : "fetch", r, &res);
         if (r == -EOPNOTSUPP && res.staged_only) {
                 log_error("%s", log_detail() ?: "staged for the next boot");
                 return r;
         }
         if (r < 0)
-                return fail(r, "apply failed");
-        print_switch(&res, "Updated live");
+                return fail(r, activate ? "apply failed" : "fetch failed");
+        if (activate)
+                print_switch(&res, "Updated live");
+        else if (!a.json)
+                printf("Fetched and verified %s into slot %s; 'osupdate apply --staged' switches to it.\n",
+                       res.version ?: "?", slot_name(res.slot));
         return 0;
+}
+
+int cmd_apply(int argc, char *argv[]) {
+        return install(argc, argv, true);
+}
+
+int cmd_fetch(int argc, char *argv[]) {
+        return install(argc, argv, false);
 }
 
 int cmd_rollback(int argc, char *argv[]) {
@@ -234,8 +320,11 @@ int cmd_status(int argc, char *argv[]) {
         else
                 printf("Marked good:   %s\n", s.good ? "yes" : "no");
         printf("Version floor: %s\n", s.version_floor ?: "none");
-        if (s.staged >= 0)
+        if (s.staged >= 0 && s.staged == s.next_boot)
                 printf("Staged:        slot %s, version %s, for the next boot (this kernel cannot mount beneath)\n",
+                       slot_name(s.staged), s.slots[s.staged].version ?: "?");
+        else if (s.staged >= 0)
+                printf("Staged:        slot %s, version %s, fetched; 'osupdate apply --staged' switches to it\n",
                        slot_name(s.staged), s.slots[s.staged].version ?: "?");
         if (s.switching >= 0)
                 printf("Interrupted:   a switch to slot %s; the next apply finishes it\n", slot_name(s.switching));

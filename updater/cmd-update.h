@@ -3,6 +3,7 @@
 
 /* osupdate apply | status | mark-good | rollback | gc; argv[0] is the verb. */
 int cmd_apply(int argc, char *argv[]);
+int cmd_fetch(int argc, char *argv[]);
 int cmd_status(int argc, char *argv[]);
 int cmd_mark_good(int argc, char *argv[]);
 int cmd_rollback(int argc, char *argv[]);

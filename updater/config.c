@@ -44,6 +44,21 @@ static int parse_os_id(const char *value, void *data) {
         return conf_parse_string(value, data);
 }
 
+static int parse_header(const char *value, void *data) {
+        const char *colon = strchr(value, ':');
+
+        /* "Name: value"; no line breaks, which would smuggle in other headers. */
+        if (!colon || colon == value || strpbrk(value, "\r\n"))
+                return -EINVAL;
+        return conf_parse_strv(value, data);
+}
+
+static int parse_mirror(const char *value, void *data) {
+        if (*value && strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+                return -EINVAL;
+        return conf_parse_strv(value, data);
+}
+
 void config_done(Config *c) {
         free(c->target);
         free(c->state_directory);
@@ -51,6 +66,12 @@ void config_done(Config *c) {
         free(c->policy_directory);
         free(c->runtime_directory);
         free(c->os_id);
+        free(c->network.ca_file);
+        free(c->network.client_certificate);
+        free(c->network.client_key);
+        free(c->network.user_agent);
+        strv_free(c->network.headers);
+        strv_free(c->network.mirrors);
         *c = (Config) {};
 }
 
@@ -63,6 +84,13 @@ static int config_defaults(Config *c) {
                 .runtime_directory = strdup("/run/osupdate"),
                 .signatures_required = 1,
                 .verity = VERITY_MODE_AUTO,
+                .network = {
+                        .connect_timeout_usec = 30 * 1000000ULL,
+                        .low_speed_limit = 1000,
+                        .low_speed_time_usec = 60 * 1000000ULL,
+                        .retries = 5,
+                        .retry_delay_usec = 1000000ULL,
+                },
         };
         if (!c->target || !c->state_directory || !c->keys_directory || !c->policy_directory || !c->runtime_directory)
                 return -ENOMEM;
@@ -101,6 +129,18 @@ int config_load(const char *path, Config *ret) {
                 { "Update", "SignaturesRequired", parse_signatures_required, &c.signatures_required },
                 { "Update", "Verity", parse_verity_mode, &c.verity },
                 { "Update", "OSId", parse_os_id, &c.os_id },
+                { "Network", "CAFile", conf_parse_path, &c.network.ca_file },
+                { "Network", "ClientCertificate", conf_parse_path, &c.network.client_certificate },
+                { "Network", "ClientKey", conf_parse_path, &c.network.client_key },
+                { "Network", "UserAgent", conf_parse_string, &c.network.user_agent },
+                { "Network", "Header", parse_header, &c.network.headers },
+                { "Network", "Mirror", parse_mirror, &c.network.mirrors },
+                { "Network", "ConnectTimeout", conf_parse_timespan, &c.network.connect_timeout_usec },
+                { "Network", "LowSpeedLimit", conf_parse_unsigned, &c.network.low_speed_limit },
+                { "Network", "LowSpeedTime", conf_parse_timespan, &c.network.low_speed_time_usec },
+                { "Network", "Retries", conf_parse_unsigned, &c.network.retries },
+                { "Network", "RetryDelay", conf_parse_timespan, &c.network.retry_delay_usec },
+                { "Network", "MaxBytes", conf_parse_size, &c.network.max_bytes },
                 {},
         };
         int r;

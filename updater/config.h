@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef enum VerityMode {
         VERITY_MODE_AUTO,
@@ -10,6 +11,21 @@ typedef enum VerityMode {
         _VERITY_MODE_MAX,
         _VERITY_MODE_INVALID = -22,
 } VerityMode;
+
+typedef struct NetworkConfig {
+        char *ca_file;
+        char *client_certificate;
+        char *client_key;
+        char *user_agent;
+        char **headers;           /* Header=, repeatable: "Name: value" */
+        char **mirrors;           /* Mirror=, repeatable: base URLs tried after the source's own */
+        uint64_t connect_timeout_usec;
+        unsigned low_speed_limit;
+        uint64_t low_speed_time_usec;
+        unsigned retries;
+        uint64_t retry_delay_usec;
+        uint64_t max_bytes;
+} NetworkConfig;
 
 typedef struct Config {
         char *target;
@@ -20,6 +36,7 @@ typedef struct Config {
         char *os_id;              /* NULL: from <target>/lib/os-release */
         unsigned signatures_required;
         VerityMode verity;
+        NetworkConfig network;
 } Config;
 
 #define CONFIG_DEFAULT_FILE "/etc/osupdate/osupdate.conf"

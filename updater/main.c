@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
 
 #include "cmd-bundle.h"
 #include "cmd-update.h"
@@ -37,7 +42,13 @@ static const struct {
         { ETXTBSY, 26 },        /* no slot can be written: both in use */
         { EOPNOTSUPP, 27 },     /* no mount-beneath in this kernel: staged for the next boot */
         { ENODEV, 28 },         /* Verity=kernel but no device-mapper */
-        { ENOMEDIUM, 29 },      /* no slot to roll back to / none active to mark good */
+        { ENOMEDIUM, 29 },      /* no slot to roll back to / none active to mark good / none staged */
+        { ECOMM, 30 },          /* network: cannot connect, connection lost (after the retries) */
+        { ETIMEDOUT, 31 },      /* network: timed out, or slower than LowSpeedLimit= */
+        { EREMOTEIO, 32 },      /* the server answered an HTTP error (404, 500, …) */
+        { ECONNABORTED, 33 },   /* TLS: untrusted certificate, client certificate refused, HTTPS->HTTP redirect */
+        { EFBIG, 34 },          /* larger than MaxBytes= */
+        { EXDEV, 35 },          /* the bundle changed on the server during the download */
 };
 
 static int exit_code_of(int r) {
@@ -59,7 +70,10 @@ static void help(void) {
                "  osupdate bundle info BUNDLE [--json]        show the manifest (NOT verified)\n"
                "  osupdate bundle verify BUNDLE [--keys DIR] [--config FILE]\n\n"
                "Device:\n"
-               "  osupdate apply BUNDLE [--keys DIR] [--config FILE]   update /usr live, in every namespace\n"
+               "  osupdate apply SOURCE [--keys DIR] [--config FILE] [--json]   update /usr live, in every namespace\n"
+               "  osupdate apply --staged [--config FILE]              switch live to what fetch staged\n"
+               "  osupdate fetch SOURCE [--keys DIR] [--config FILE] [--json]   verify into the inactive slot only\n"
+               "                         SOURCE: a bundle file, or an http:// or https:// URL (resumable)\n"
                "  osupdate status [--json] [--config FILE]\n"
                "  osupdate mark-good [--raise-floor] [--config FILE]   confirm the active slot\n"
                "  osupdate rollback [--config FILE]                    back to the other slot, live\n"
@@ -73,6 +87,11 @@ int main(int argc, char *argv[]) {
         int r;
 
         log_setup_from_env();
+        srand((unsigned) time(NULL) ^ (unsigned) getpid()); /* retry jitter */
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+                fprintf(stderr, "osupdate: error: cannot initialize libcurl\n");
+                return 1;
+        }
         if (argc < 2) {
                 help();
                 return 2;
@@ -89,6 +108,8 @@ int main(int argc, char *argv[]) {
                 r = cmd_bundle(argc - 2, argv + 2);
         else if (strcmp(argv[1], "apply") == 0)
                 r = cmd_apply(argc - 1, argv + 1);
+        else if (strcmp(argv[1], "fetch") == 0)
+                r = cmd_fetch(argc - 1, argv + 1);
         else if (strcmp(argv[1], "status") == 0)
                 r = cmd_status(argc - 1, argv + 1);
         else if (strcmp(argv[1], "mark-good") == 0)

@@ -10,11 +10,12 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "json-util.h"
 #include "log.h"
 #include "slot.h"
 #include "state.h"
 
-static const char *const slot_files[] = { SLOT_IMAGE, SLOT_TREE, SLOT_SIGNATURE, SLOT_MANIFEST };
+static const char *const slot_files[] = { SLOT_IMAGE, SLOT_TREE, SLOT_SIGNATURE, SLOT_MANIFEST, SLOT_HEAD, SLOT_RESUME };
 
 char *slot_path(const char *state_dir, int slot) {
         char *p;
@@ -132,6 +133,33 @@ static int sink_signed_bytes(const char *manifest, size_t manifest_len, const ch
         return write_partial(w, SLOT_SIGNATURE, sig, sig_len);
 }
 
+static int sink_resume_point(const void *head, size_t head_len, void *userdata) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        SlotWriter *w = userdata;
+        const char *text;
+        int r;
+
+        if (!w->url || !w->validator)
+                return 0; /* not a download, or the server gave no validator: nothing to resume */
+        r = write_partial(w, "head", head, head_len);
+        if (r < 0)
+                return r;
+        o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "url", json_object_new_string(w->url));
+        json_object_object_add(o, "validator", json_object_new_string(w->validator));
+        json_object_object_add(o, "head_size", json_object_new_int64((int64_t) head_len));
+        text = json_object_to_json_string(o);
+        /* The resume record goes in place at once (it describes the partial files). */
+        {
+                _cleanup_free_ char *p = path_join(w->dir, SLOT_RESUME);
+                if (!p)
+                        return -ENOMEM;
+                return write_file_atomic(p, text, strlen(text), 0644);
+        }
+}
+
 static int sink_tree_fd(const ManifestImage *img, void *userdata) {
         SlotWriter *w = userdata;
 
@@ -144,16 +172,36 @@ static int sink_begin(const ManifestImage *img, bool hash_tree, void *userdata) 
         SlotWriter *w = userdata;
 
         w->fd = safe_close(w->fd);
+        w->pos = 0;
+        w->in_image = !hash_tree;
+        if (!hash_tree && w->image_on_disk > 0) {
+                /* Resuming: keep what is on disk; it streams by again (from disk) to be verified. */
+                w->fd = openat(w->dir_fd, SLOT_IMAGE ".partial", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (w->fd < 0)
+                        return log_debug_errno(errno, "Cannot reopen %s/" SLOT_IMAGE ".partial: %m", w->dir);
+                return 0;
+        }
         w->fd = open_partial(w, hash_tree ? SLOT_TREE : SLOT_IMAGE);
         return w->fd < 0 ? w->fd : 0;
 }
 
 static int sink_data(const void *buf, size_t len, void *userdata) {
         SlotWriter *w = userdata;
-        int r = loop_write(w->fd, buf, len);
+        const uint8_t *p = buf;
+        int r;
 
+        if (w->in_image && w->pos < w->image_on_disk) {
+                uint64_t skip = MIN((uint64_t) len, w->image_on_disk - w->pos);
+                w->pos += skip;
+                p += skip;
+                len -= (size_t) skip;
+                if (len == 0)
+                        return 0;
+        }
+        r = loop_pwrite(w->fd, p, len, w->pos);
         if (r < 0)
                 return log_debug_errno(r, "Cannot write to slot %s: %m", w->dir);
+        w->pos += len;
         return 0;
 }
 
@@ -175,6 +223,7 @@ int slot_writer_init(SlotWriter *w, const char *state_dir, int slot) {
         w->sink = (BundleSink) {
                 .manifest = sink_manifest,
                 .signed_bytes = sink_signed_bytes,
+                .resume_point = sink_resume_point,
                 .tree_fd = sink_tree_fd,
                 .begin = sink_begin,
                 .data = sink_data,
@@ -202,7 +251,10 @@ static int slot_writer_open(SlotWriter *w) {
 int slot_writer_commit(SlotWriter *w) {
         if (w->tree_fd >= 0 && fsync(w->tree_fd) < 0)
                 return log_debug_errno(errno, "Cannot write to slot %s: %m", w->dir);
-        for (size_t i = 0; i < ELEMENTSOF(slot_files); i++) {
+        /* Complete: nothing to resume any more. */
+        (void) unlinkat(w->dir_fd, SLOT_RESUME, 0);
+        (void) unlinkat(w->dir_fd, SLOT_HEAD ".partial", 0);
+        for (size_t i = 0; i < 4; i++) {
                 _cleanup_free_ char *p = NULL;
                 if (asprintf(&p, "%s.partial", slot_files[i]) < 0)
                         return -ENOMEM;
@@ -223,6 +275,43 @@ void slot_writer_done(SlotWriter *w) {
         free(w->version);
         free(w->fstype);
         *w = (SlotWriter) { .dir_fd = -EBADF, .fd = -EBADF, .tree_fd = -EBADF };
+}
+
+int slot_resume_load(const char *state_dir, int slot, SlotResume *ret) {
+        _cleanup_free_ char *dir = slot_path(state_dir, slot), *p = NULL, *buf = NULL, *img = NULL, *head = NULL;
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        const char *url = NULL, *validator = NULL;
+        uint64_t head_size;
+        struct stat st;
+        size_t len;
+        int r;
+
+        if (!dir || !(p = path_join(dir, SLOT_RESUME)) || !(img = path_join(dir, SLOT_IMAGE ".partial")) ||
+            !(head = path_join(dir, SLOT_HEAD ".partial")))
+                return -ENOMEM;
+        r = read_full_file(p, 64 * 1024, &buf, &len);
+        if (r < 0)
+                return r;
+        if (json_parse_strict(buf, len, &o) < 0 || json_get_string(o, "url", false, &url) < 0 ||
+            json_get_string(o, "validator", false, &validator) < 0 ||
+            json_get_u64(o, "head_size", false, 16 * 1024 * 1024, &head_size) < 0)
+                return -EUCLEAN;
+        if (stat(head, &st) < 0 || (uint64_t) st.st_size != head_size)
+                return -ENOENT;
+        *ret = (SlotResume) { .url = strdup(url), .validator = strdup(validator), .head_size = head_size };
+        if (!ret->url || !ret->validator) {
+                slot_resume_done(ret);
+                return -ENOMEM;
+        }
+        /* Whole data blocks only: a torn last block is fetched again. */
+        ret->image_size = stat(img, &st) < 0 ? 0 : (uint64_t) st.st_size / 4096 * 4096;
+        return 0;
+}
+
+void slot_resume_done(SlotResume *r) {
+        free(r->url);
+        free(r->validator);
+        *r = (SlotResume) {};
 }
 
 int slot_load_manifest(const char *state_dir, int slot, Manifest **ret) {

@@ -13,6 +13,9 @@
 #define SLOT_TREE "verity"
 #define SLOT_MANIFEST "manifest.json"
 #define SLOT_SIGNATURE "manifest.sig"
+/* A download in progress: the raw bundle bytes before the image, and where it came from. */
+#define SLOT_HEAD "head.partial"
+#define SLOT_RESUME "resume.json"
 
 char *slot_path(const char *state_dir, int slot);
 
@@ -35,7 +38,26 @@ typedef struct SlotWriter {
         char *version;
         char *fstype;
         BundleSink sink;
+        /* Downloads: where from (kept in resume.json), and how much of the image is already on disk
+         * from an earlier run (replayed through the verifier, not written again). */
+        const char *url;
+        const char *validator;
+        uint64_t image_on_disk;
+        uint64_t pos;
+        bool in_image;
 } SlotWriter;
+
+/* A resumable download left in the slot by an earlier run. */
+typedef struct SlotResume {
+        char *url;
+        char *validator;
+        uint64_t head_size;
+        uint64_t image_size;    /* image bytes on disk, whole data blocks */
+} SlotResume;
+
+/* Loads the resume record of a slot whose download was interrupted; -ENOENT if there is none. */
+int slot_resume_load(const char *state_dir, int slot, SlotResume *ret);
+void slot_resume_done(SlotResume *r);
 
 int slot_writer_init(SlotWriter *w, const char *state_dir, int slot);
 /* After a successful bundle_read(): fsync and rename everything into place. */

@@ -138,7 +138,7 @@ expect "unknown configuration key" 4 "typo.conf:2: unknown key SignaturesRequier
 printf '[Update]\nSignaturesRequired=zero\n' >"$T/val.conf"
 expect "bad configuration value" 4 "val.conf:2: invalid value for SignaturesRequired=" \
         "$OSUPDATE" bundle verify "$T/good.osup" --config "$T/val.conf"
-printf '[Network]\n' >"$T/sec.conf"
+printf '[Netwerk]\n' >"$T/sec.conf"
 expect "unknown configuration section" 4 "sec.conf:1: unknown section" \
         "$OSUPDATE" bundle verify "$T/good.osup" --config "$T/sec.conf"
 expect "configuration file missing" 4 "Failed to open configuration file" \
