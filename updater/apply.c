@@ -133,19 +133,20 @@ int update_recover(const Config *cfg, State *s) {
         int r;
 
         for (int i = 0; i < SLOT_MAX; i++)
-                if (s->slots[i].state == SLOT_WRITING) {
+                if (s->slots[i].state != SLOT_READY) {
                         _cleanup_(slot_resume_done) SlotResume res = {};
 
                         /* A download with a resume record stays, to be continued (and verified again). */
                         if (slot_resume_load(cfg->state_directory, i, &res) >= 0)
                                 continue;
-                        /* Interrupted while streaming: nothing in it was trusted yet. */
-                        log_debug("Recovering: slot %s was being written; emptying it.", slot_name(i));
+                        /* Leftovers of an interrupted write: nothing in them was trusted yet. */
                         r = slot_clear(cfg->state_directory, i);
                         if (r < 0)
                                 return r;
-                        slot_forget(s, i);
-                        changed = true;
+                        if (s->slots[i].state != SLOT_EMPTY) {
+                                slot_forget(s, i);
+                                changed = true;
+                        }
                 }
 
         if (s->switching >= 0) {
@@ -319,13 +320,17 @@ static int apply_check(const Manifest *m, void *userdata) {
                 c->marked = true;
                 return 0;
         }
-        /* Only now is the slot touched: mark it, so a crash from here on empties it. */
+        /* Only now is the slot touched. Its files are *.partial until the whole bundle verified, and
+         * a slot that is not "ready" in state.json is never used: a crash from here on leaves
+         * partial files that recovery removes (or a download to resume). If the slot held an
+         * older version, state.json forgets it first; an empty slot needs no state change. */
         r = slot_clear(c->cfg->state_directory, c->slot);
         if (r < 0)
                 return r;
-        slot_forget(c->state, c->slot);
-        c->state->slots[c->slot].state = SLOT_WRITING;
         c->marked = true;
+        if (c->state->slots[c->slot].state == SLOT_EMPTY)
+                return 0;
+        slot_forget(c->state, c->slot);
         return save(c->cfg, c->state);
 }
 
@@ -437,7 +442,7 @@ static int install_from_url(ApplyContext *ctx, SlotWriter *w, const Keyring *key
         bool have;
         int r;
 
-        have = ctx->state->slots[ctx->slot].state == SLOT_WRITING &&
+        have = ctx->state->slots[ctx->slot].state != SLOT_READY &&
                slot_resume_load(ctx->cfg->state_directory, ctx->slot, &res) >= 0 && strcmp(res.url, url) == 0;
         if (have) {
                 _cleanup_free_ char *dir = slot_path(ctx->cfg->state_directory, ctx->slot), *hp = NULL, *ip = NULL;
@@ -564,11 +569,8 @@ int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions
                  * resume. Any other failure: the slot is emptied, nothing is mounted, and the
                  * active slot and the live /usr are as before. Until the slot was marked, nothing
                  * of it was touched at all. */
-                if (ctx.marked && !(network_error(r) && source_is_url(o->source))) {
+                if (ctx.marked && !(network_error(r) && source_is_url(o->source)))
                         (void) slot_clear(cfg->state_directory, ctx.slot);
-                        slot_forget(&s, ctx.slot);
-                        (void) save(cfg, &s);
-                }
                 return r;
         }
 

@@ -17,7 +17,7 @@
 
 typedef enum SlotState {
         SLOT_EMPTY,
-        SLOT_WRITING,   /* being written: untrusted, treated as empty after a crash */
+        SLOT_WRITING,   /* (older state files) treated as empty: its files are partial */
         SLOT_READY,     /* complete and verified */
         _SLOT_STATE_MAX,
         _SLOT_STATE_INVALID = -22,
