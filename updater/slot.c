@@ -253,7 +253,7 @@ int slot_writer_commit(SlotWriter *w) {
                 return log_debug_errno(errno, "Cannot write to slot %s: %m", w->dir);
         /* Complete: nothing to resume any more. */
         (void) unlinkat(w->dir_fd, SLOT_RESUME, 0);
-        (void) unlinkat(w->dir_fd, SLOT_HEAD ".partial", 0);
+        (void) unlinkat(w->dir_fd, SLOT_HEAD, 0);
         for (size_t i = 0; i < 4; i++) {
                 _cleanup_free_ char *p = NULL;
                 if (asprintf(&p, "%s.partial", slot_files[i]) < 0)
@@ -287,7 +287,7 @@ int slot_resume_load(const char *state_dir, int slot, SlotResume *ret) {
         int r;
 
         if (!dir || !(p = path_join(dir, SLOT_RESUME)) || !(img = path_join(dir, SLOT_IMAGE ".partial")) ||
-            !(head = path_join(dir, SLOT_HEAD ".partial")))
+            !(head = path_join(dir, SLOT_HEAD)))
                 return -ENOMEM;
         r = read_full_file(p, 64 * 1024, &buf, &len);
         if (r < 0)
