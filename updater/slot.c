@@ -15,6 +15,8 @@
 #include "slot.h"
 #include "state.h"
 
+#define WRITEBACK_STEP (16U * 1024U * 1024U)
+
 static const char *const slot_files[] = { SLOT_IMAGE, SLOT_TREE, SLOT_SIGNATURE, SLOT_MANIFEST, SLOT_HEAD, SLOT_RESUME };
 
 char *slot_path(const char *state_dir, int slot) {
@@ -172,7 +174,7 @@ static int sink_begin(const ManifestImage *img, bool hash_tree, void *userdata) 
         SlotWriter *w = userdata;
 
         w->fd = safe_close(w->fd);
-        w->pos = 0;
+        w->pos = w->flushed = 0;
         w->in_image = !hash_tree;
         if (!hash_tree && w->image_on_disk > 0) {
                 /* Resuming: keep what is on disk; it streams by again (from disk) to be verified. */
@@ -202,6 +204,12 @@ static int sink_data(const void *buf, size_t len, void *userdata) {
         if (r < 0)
                 return log_debug_errno(r, "Cannot write to slot %s: %m", w->dir);
         w->pos += len;
+        /* Start writeback as the image streams, so the fsync at its end does not find a whole
+         * image of dirty pages (and the download and the disk overlap). */
+        if (w->pos - w->flushed >= WRITEBACK_STEP) {
+                (void) sync_file_range(w->fd, (off_t) w->flushed, (off_t) (w->pos - w->flushed), SYNC_FILE_RANGE_WRITE);
+                w->flushed = w->pos;
+        }
         return 0;
 }
 

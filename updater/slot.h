@@ -44,6 +44,7 @@ typedef struct SlotWriter {
         const char *validator;
         uint64_t image_on_disk;
         uint64_t pos;
+        uint64_t flushed;       /* writeback started up to here */
         bool in_image;
 } SlotWriter;
 
