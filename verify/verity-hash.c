@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -215,13 +216,17 @@ struct VerityHasher {
         uint8_t root[VERITY_MAX_DIGEST_SIZE];
         bool have_root;
 
-        uint8_t *batch;
+        /* Two batch buffers: while the workers hash one, the caller fills the other. */
+        uint8_t *batch[2];
+        uint8_t *digests[2];
+        unsigned cur;
         size_t batch_fill, batch_cap, direct_cap;
-        uint8_t *digests;
         uint64_t data_done;
+        bool inflight;          /* batch[cur ^ 1] is being hashed */
+        size_t inflight_blocks;
 
-        /* Leaf hashing on several threads: thread 0 is the caller. */
-        unsigned threads;
+        /* Leaf hashing on several threads: the caller and the workers take chunks of a job. */
+        unsigned n_workers;
         Worker *workers;
         pthread_mutex_t mutex;
         pthread_cond_t cond_start, cond_done;
@@ -229,20 +234,31 @@ struct VerityHasher {
         unsigned pending;
         bool stop;
         const uint8_t *job_data;
+        uint8_t *job_digests;
         size_t job_blocks;
+        atomic_size_t job_next;
         int job_error;
 };
 
-static int hash_range(VerityHasher *h, EVP_MD_CTX *ctx, unsigned id) {
-        size_t n = h->job_blocks, from = n * id / h->threads, to = n * (id + 1) / h->threads;
-        size_t bs = h->p.data_block_size, ds = h->l.digest_size;
+/* Work on the current job in chunks taken from a shared counter, until none is left: workers do
+ * this as soon as a job is posted, the caller whenever it would otherwise wait for them. */
+#define CHUNK_BLOCKS 16U
 
-        for (size_t i = from; i < to; i++) {
-                int r = hash_salted(ctx, h->md, &h->p, h->job_data + i * bs, bs, h->digests + i * ds);
-                if (r < 0)
-                        return r;
+static int hash_chunks(VerityHasher *h, EVP_MD_CTX *ctx) {
+        size_t n = h->job_blocks, bs = h->p.data_block_size, ds = h->l.digest_size;
+
+        for (;;) {
+                size_t from = atomic_fetch_add(&h->job_next, CHUNK_BLOCKS), to;
+
+                if (from >= n)
+                        return 0;
+                to = MIN(from + CHUNK_BLOCKS, n);
+                for (size_t i = from; i < to; i++) {
+                        int r = hash_salted(ctx, h->md, &h->p, h->job_data + i * bs, bs, h->job_digests + i * ds);
+                        if (r < 0)
+                                return r;
+                }
         }
-        return 0;
 }
 
 static void *worker_main(void *userdata) {
@@ -263,7 +279,7 @@ static void *worker_main(void *userdata) {
                 seen = h->generation;
                 pthread_mutex_unlock(&h->mutex);
 
-                r = hash_range(h, w->ctx, w->id);
+                r = hash_chunks(h, w->ctx);
 
                 pthread_mutex_lock(&h->mutex);
                 if (r < 0)
@@ -312,47 +328,115 @@ static int emit_block(VerityHasher *h, unsigned level) {
         return 0;
 }
 
-static int process_blocks(VerityHasher *h, const uint8_t *data, size_t nblocks) {
-        int r = 0;
+static void dispatch(VerityHasher *h, const uint8_t *data, uint8_t *digests, size_t nblocks) {
+        h->job_data = data;
+        h->job_digests = digests;
+        h->job_blocks = nblocks;
+        atomic_store(&h->job_next, 0);
+        h->job_error = 0;
+        pthread_mutex_lock(&h->mutex);
+        h->pending = h->n_workers;
+        h->generation++;
+        pthread_cond_broadcast(&h->cond_start);
+        pthread_mutex_unlock(&h->mutex);
+}
 
-        if (nblocks == 0)
+static int wait_job(VerityHasher *h) {
+        int r;
+
+        pthread_mutex_lock(&h->mutex);
+        while (h->pending > 0)
+                pthread_cond_wait(&h->cond_done, &h->mutex);
+        r = h->job_error;
+        pthread_mutex_unlock(&h->mutex);
+        return r;
+}
+
+/* Leaf digests into the tree, in data order. */
+static int push_leaves(VerityHasher *h, const uint8_t *digests, size_t nblocks) {
+        if (h->l.levels == 0) {
+                /* A single data block: its digest is the root. */
+                memcpy(h->root, digests, h->l.digest_size);
+                h->have_root = true;
                 return 0;
+        }
+        for (size_t i = 0; i < nblocks; i++) {
+                int r = push_digest(h, 0, digests + i * h->l.digest_size);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int complete_inflight(VerityHasher *h) {
+        int r, k;
+
+        if (!h->inflight)
+                return 0;
+        h->inflight = false;
+        /* Rather than wait idle, help with what is left of it. */
+        k = hash_chunks(h, h->ctx);
+        r = wait_job(h);
+        if (r >= 0)
+                r = k;
+        if (r < 0)
+                return r;
+        return push_leaves(h, h->digests[h->cur ^ 1], h->inflight_blocks);
+}
+
+static int reserve(VerityHasher *h, size_t nblocks) {
         if (h->data_done + (uint64_t) nblocks * h->p.data_block_size > h->p.data_size)
                 return -EBADMSG;
+        h->data_done += (uint64_t) nblocks * h->p.data_block_size;
+        return 0;
+}
 
-        h->job_data = data;
-        h->job_blocks = nblocks;
-        h->job_error = 0;
+/* Hashes data the caller owns: done before returning. */
+static int process_blocks(VerityHasher *h, const uint8_t *data, size_t nblocks) {
+        uint8_t *digests = h->digests[h->cur];
+        int r;
+
+        r = complete_inflight(h);
+        if (r < 0)
+                return r;
+        if (nblocks == 0)
+                return 0;
+        r = reserve(h, nblocks);
+        if (r < 0)
+                return r;
         if (h->workers) {
-                pthread_mutex_lock(&h->mutex);
-                h->pending = h->threads - 1;
-                h->generation++;
-                pthread_cond_broadcast(&h->cond_start);
-                pthread_mutex_unlock(&h->mutex);
-        }
-        r = hash_range(h, h->ctx, 0);
-        if (h->workers) {
-                pthread_mutex_lock(&h->mutex);
-                while (h->pending > 0)
-                        pthread_cond_wait(&h->cond_done, &h->mutex);
+                dispatch(h, data, digests, nblocks);
+                r = hash_chunks(h, h->ctx);
+                int k = wait_job(h);
                 if (r >= 0)
-                        r = h->job_error;
-                pthread_mutex_unlock(&h->mutex);
+                        r = k;
+        } else {
+                h->job_data = data;
+                h->job_digests = digests;
+                h->job_blocks = nblocks;
+                atomic_store(&h->job_next, 0);
+                r = hash_chunks(h, h->ctx);
         }
         if (r < 0)
                 return r;
+        return push_leaves(h, digests, nblocks);
+}
 
-        if (h->l.levels == 0) {
-                /* A single data block: its digest is the root. */
-                memcpy(h->root, h->digests, h->l.digest_size);
-                h->have_root = true;
-        } else
-                for (size_t i = 0; i < nblocks; i++) {
-                        r = push_digest(h, 0, h->digests + i * h->l.digest_size);
-                        if (r < 0)
-                                return r;
-                }
-        h->data_done += (uint64_t) nblocks * h->p.data_block_size;
+/* Hands the full batch to the workers and switches to the other buffer. */
+static int submit_batch(VerityHasher *h, size_t nblocks) {
+        int r;
+
+        r = complete_inflight(h);
+        if (r < 0)
+                return r;
+        r = reserve(h, nblocks);
+        if (r < 0)
+                return r;
+        dispatch(h, h->batch[h->cur], h->digests[h->cur], nblocks);
+        h->inflight = true;
+        h->inflight_blocks = nblocks;
+        h->cur ^= 1;
+        h->batch_fill = 0;
         return 0;
 }
 
@@ -380,11 +464,13 @@ int verity_hasher_new(const VerityParams *p, int tree_fd, unsigned threads, Veri
                         goto fail;
         }
         h->batch_cap = MAX(BATCH_SIZE / p->data_block_size, 1U) * p->data_block_size;
-        h->batch = malloc(h->batch_cap);
         h->direct_cap = MAX(DIRECT_SIZE / p->data_block_size, 1U) * p->data_block_size;
-        h->digests = malloc(h->direct_cap / p->data_block_size * h->l.digest_size);
-        if (!h->batch || !h->digests)
-                goto fail;
+        for (unsigned i = 0; i < 2; i++) {
+                h->batch[i] = malloc(h->batch_cap);
+                h->digests[i] = malloc(h->direct_cap / p->data_block_size * h->l.digest_size);
+                if (!h->batch[i] || !h->digests[i])
+                        goto fail;
+        }
 
         if (tree_fd >= 0) {
                 /* The superblock fills block 0; the levels start at block 1 (hash blocks >= 512). */
@@ -403,20 +489,20 @@ int verity_hasher_new(const VerityParams *p, int tree_fd, unsigned threads, Veri
                         goto fail;
         }
 
-        /* Threads pay off only when there is more than one batch of data. */
-        h->threads = MAX(threads, 1U);
-        if (p->data_size <= h->batch_cap)
-                h->threads = 1;
-        if (h->threads > 1) {
+        /* Threads pay off only when there is more than one batch of data. threads - 1 workers hash
+         * our batches while the caller reads and writes; the caller joins in whenever it would
+         * wait, and for data it hands over whole. */
+        if (threads > 1 && p->data_size > h->batch_cap) {
+                threads--;
                 pthread_mutex_init(&h->mutex, NULL);
                 pthread_cond_init(&h->cond_start, NULL);
                 pthread_cond_init(&h->cond_done, NULL);
-                h->workers = calloc(h->threads - 1, sizeof(Worker));
+                h->workers = calloc(threads, sizeof(Worker));
                 if (!h->workers) {
                         r = -ENOMEM;
                         goto fail;
                 }
-                for (unsigned i = 0; i < h->threads - 1; i++) {
+                for (unsigned i = 0; i < threads; i++) {
                         Worker *w = &h->workers[i];
                         w->h = h;
                         w->id = i + 1;
@@ -424,12 +510,11 @@ int verity_hasher_new(const VerityParams *p, int tree_fd, unsigned threads, Veri
                         if (!w->ctx || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
                                 EVP_MD_CTX_free(w->ctx);
                                 w->ctx = NULL;
-                                /* Run with the threads we got. */
-                                h->threads = i + 1;
-                                break;
+                                break; /* run with the threads we got */
                         }
+                        h->n_workers++;
                 }
-                if (h->threads == 1) {
+                if (h->n_workers == 0) {
                         free(h->workers);
                         h->workers = NULL;
                 }
@@ -462,15 +547,19 @@ int verity_hasher_update(VerityHasher *h, const void *data, size_t len) {
                         continue;
                 }
                 n = MIN(len, h->batch_cap - h->batch_fill);
-                memcpy(h->batch + h->batch_fill, p, n);
+                memcpy(h->batch[h->cur] + h->batch_fill, p, n);
                 h->batch_fill += n;
                 p += n;
                 len -= n;
                 if (h->batch_fill == h->batch_cap) {
-                        r = process_blocks(h, h->batch, h->batch_cap / bs);
+                        if (h->workers)
+                                r = submit_batch(h, h->batch_cap / bs);
+                        else {
+                                r = process_blocks(h, h->batch[h->cur], h->batch_cap / bs);
+                                h->batch_fill = 0;
+                        }
                         if (r < 0)
                                 return r;
-                        h->batch_fill = 0;
                 }
         }
         return 0;
@@ -482,7 +571,7 @@ int verity_hasher_finish(VerityHasher *h, uint8_t *ret_root, size_t *ret_root_si
 
         if (h->batch_fill % bs != 0)
                 return -EBADMSG;
-        r = process_blocks(h, h->batch, h->batch_fill / bs);
+        r = process_blocks(h, h->batch[h->cur], h->batch_fill / bs);
         if (r < 0)
                 return r;
         h->batch_fill = 0;
@@ -510,11 +599,14 @@ VerityHasher *verity_hasher_free(VerityHasher *h) {
         if (!h)
                 return NULL;
         if (h->workers) {
+                /* A batch may still be in flight: let it end before its buffer goes. */
+                if (h->inflight)
+                        (void) wait_job(h);
                 pthread_mutex_lock(&h->mutex);
                 h->stop = true;
                 pthread_cond_broadcast(&h->cond_start);
                 pthread_mutex_unlock(&h->mutex);
-                for (unsigned i = 0; i < h->threads - 1; i++) {
+                for (unsigned i = 0; i < h->n_workers; i++) {
                         pthread_join(h->workers[i].thread, NULL);
                         EVP_MD_CTX_free(h->workers[i].ctx);
                 }
@@ -525,8 +617,10 @@ VerityHasher *verity_hasher_free(VerityHasher *h) {
         }
         for (unsigned i = 0; i < VERITY_MAX_LEVELS; i++)
                 free(h->level_buf[i]);
-        free(h->batch);
-        free(h->digests);
+        for (unsigned i = 0; i < 2; i++) {
+                free(h->batch[i]);
+                free(h->digests[i]);
+        }
         EVP_MD_CTX_free(h->ctx);
         EVP_MD_free(h->md);
         free(h);
