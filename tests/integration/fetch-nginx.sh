@@ -49,7 +49,8 @@ failed() {
 
 publish 2
 expect "apply over HTTP" 0 "1 -> 2" osup apply "$H/v2.osup"
-grep -q "X-Machine-Id" "$N/access.log" 2>/dev/null || true
+requests_for /v2.osup | grep -q "ua=osupdate-test id=test-machine" && ok "UserAgent= and Header= reach the server" ||
+        not_ok "headers: $(requests_for /v2.osup)"
 publish 3
 expect "apply over HTTPS (test CA)" 0 "2 -> 3" osup apply "$S/v3.osup"
 publish 4
@@ -98,6 +99,14 @@ last=$(jq -c 'select(.event == "progress")' <<<"$out" | tail -1)
 [ "$(live)" = 5 ] && [ "$(jq -r .staged "$T/state/state.json")" != null ] && ok "fetch staged v6 without switching" ||
         not_ok "fetch switched or did not stage"
 expect "apply --staged switches to it" 0 "5 -> 6" osup apply --staged
+
+# A progress bar only on a terminal: none when stderr is a file, one under a pseudo-terminal.
+publish 6.1
+mv "$T/www/v6.1.osup" "$T/www/again.osup"
+osup fetch "$H/again.osup" >/dev/null 2>"$T/fetch.err" || true
+[ ! -s "$T/fetch.err" ] && ok "no progress output when stderr is not a terminal" || not_ok "stderr: $(cat "$T/fetch.err")"
+script -qec "$OSUPDATE fetch $H/again.osup --config $CONF" /dev/null >"$T/tty.out" 2>&1 || true
+grep -q "MiB/s" "$T/tty.out" && grep -q "\[#" "$T/tty.out" && ok "a progress bar on a terminal" || not_ok "tty: $(cat "$T/tty.out")"
 
 # A cut download resumes: a 12 MiB image served at 2 MiB/s, the first run killed after ~2 s.
 make_tree "$T/tree7" 7

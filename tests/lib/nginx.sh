@@ -5,7 +5,7 @@
 #   NGINX_HTTP, NGINX_HTTPS, NGINX_MTLS   ports
 #   $T/nginx/ca.pem, other-ca.pem         the test CA and an unrelated CA
 #   $T/nginx/client.pem, client.key       a client certificate from the test CA
-#   $T/nginx/access.log                   "$request_uri $status $body_bytes_sent range=$http_range"
+#   $T/nginx/access.log                   "$request_uri $status $body_bytes_sent range=… ua=… id=<X-Machine-Id>"
 # Locations: /slow/ (2 KiB/s), /throttle/ (2 MiB/s), /fail (500), /to-http/NAME (302 to http://…/NAME).
 
 command -v nginx >/dev/null || { echo "SKIP: nginx is not installed"; exit 77; }
@@ -42,7 +42,7 @@ pid $N/nginx.pid;
 error_log $N/error.log;
 events { worker_connections 64; }
 http {
-        log_format osup '\$request_uri \$status \$body_bytes_sent range=\$http_range';
+        log_format osup '\$request_uri \$status \$body_bytes_sent range=\$http_range ua=\$http_user_agent id=\$http_x_machine_id';
         access_log $N/access.log osup;
         client_body_temp_path $N/tmp-body;
         proxy_temp_path $N/tmp-proxy;
