@@ -141,6 +141,11 @@ expect "bad configuration value" 4 "val.conf:2: invalid value for SignaturesRequ
 printf '[Netwerk]\n' >"$T/sec.conf"
 expect "unknown configuration section" 4 "sec.conf:1: unknown section" \
         "$OSUPDATE" bundle verify "$T/good.osup" --config "$T/sec.conf"
+for bad in 'Header=NoColonHere' 'Mirror=ftp://mirror.example/' 'MaxBytes=12Q' 'LowSpeedTime=soon' 'Retries=-1'; do
+        printf '[Network]\n%s\n' "$bad" >"$T/net.conf"
+        expect "bad [Network] value: $bad" 4 "net.conf:2: invalid value for ${bad%%=*}=" \
+                "$OSUPDATE" bundle verify "$T/good.osup" --config "$T/net.conf"
+done
 expect "configuration file missing" 4 "Failed to open configuration file" \
         "$OSUPDATE" bundle verify "$T/good.osup" --config "$T/none.conf"
 
