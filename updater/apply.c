@@ -19,6 +19,7 @@
 #include "loop.h"
 #include "mount.h"
 #include "os-release.h"
+#include "policy-load.h"
 #include "slot.h"
 #include "verity-activate.h"
 #include "version.h"
@@ -517,6 +518,7 @@ int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions
         _cleanup_free_ char *live_id = NULL, *live_version = NULL;
         _cleanup_(state_done) State s = {};
         _cleanup_(slot_writer_done) SlotWriter w = {};
+        _cleanup_(policy_set_done) PolicySet policies = {};
         _cleanup_close_ int lock = -EBADF;
         ApplyContext ctx = { .cfg = cfg, .state = &s };
         struct utsname u;
@@ -525,6 +527,11 @@ int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions
         log_detail_clear();
         *ret = (ApplyResult) { .slot = -1 };
         r = begin(cfg, false, &lock, &s);
+        if (r < 0)
+                return r;
+
+        /* A broken policy is refused before anything changes. */
+        r = policy_load(cfg, &policies);
         if (r < 0)
                 return r;
 

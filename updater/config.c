@@ -9,6 +9,7 @@
 #include "config.h"
 #include "fileio.h"
 #include "log.h"
+#include "policy.h"
 
 static const char *const verity_mode_table[_VERITY_MODE_MAX] = {
         [VERITY_MODE_AUTO] = "auto",
@@ -42,6 +43,15 @@ static int parse_os_id(const char *value, void *data) {
         if (!*value || strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(value))
                 return -EINVAL;
         return conf_parse_string(value, data);
+}
+
+static int parse_default_mode(const char *value, void *data) {
+        PolicyMode m = policy_mode_from_string(value);
+
+        if (m < 0)
+                return -EINVAL;
+        *(int *) data = m;
+        return 0;
 }
 
 static int parse_header(const char *value, void *data) {
@@ -129,6 +139,8 @@ int config_load(const char *path, Config *ret) {
                 { "Update", "SignaturesRequired", parse_signatures_required, &c.signatures_required },
                 { "Update", "Verity", parse_verity_mode, &c.verity },
                 { "Update", "OSId", parse_os_id, &c.os_id },
+                { "Policy", "DefaultMode", parse_default_mode, &c.default_mode },
+                { "Policy", "DefaultDeadline", conf_parse_timespan, &c.default_deadline_usec },
                 { "Network", "CAFile", conf_parse_path, &c.network.ca_file },
                 { "Network", "ClientCertificate", conf_parse_path, &c.network.client_certificate },
                 { "Network", "ClientKey", conf_parse_path, &c.network.client_key },

@@ -36,6 +36,8 @@ typedef struct Config {
         char *os_id;              /* NULL: from <target>/lib/os-release */
         unsigned signatures_required;
         VerityMode verity;
+        int default_mode;               /* [Policy] DefaultMode= (a PolicyMode), force */
+        uint64_t default_deadline_usec; /* [Policy] DefaultDeadline=, 0: none */
         NetworkConfig network;
 } Config;
 

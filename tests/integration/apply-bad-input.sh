@@ -68,6 +68,18 @@ st=$(cat "$T/state/state.json")
 [ "$(cat "$TARGET/version")" = 3 ] && [ "$(jq -r .active <<<"$st")" = a ] && [ "$(jq -r .slots.b.state <<<"$st")" = empty ] &&
         [ -z "$(ls -A "$T/state/slots/b")" ] && ok "trailing: slot b emptied, slot a still live" || not_ok "trailing: $st"
 
+# Broken policies: refused with file and line before anything changes.
+mkdir -p "$T/policy.d"
+printf '[Match]\nUnit=web.service\n[Policy]\nMode=defer\nDeadline=30min\n' >"$T/policy.d/10-good.conf"
+for bad in 'Mode=later' 'Deadline=tomorrow' 'Notify=SIGNOPE' 'Colour=blue'; do
+        printf '[Policy]\n%s\n' "$bad" >"$T/policy.d/20-bad.conf"
+        refused "a broken policy ($bad)" 4 "20-bad.conf:2: (invalid value for ${bad%%=*}=|unknown key ${bad%%=*}=)" \
+                osup apply "$T/v4.osup"
+done
+printf '[Mach]\nUnit=x\n' >"$T/policy.d/20-bad.conf"
+refused "a policy with an unknown section" 4 "20-bad.conf:1: unknown section" osup apply "$T/v4.osup"
+rm -r "$T/policy.d"
+
 # Not a mount point; corrupt state; another apply holding the lock; Verity=kernel without
 # device-mapper; both slots in use.
 sed "s|^Target=.*|Target=$T/plain|" "$CONF" >"$T/plain.conf"

@@ -52,6 +52,7 @@ Target=$TARGET
 StateDirectory=$T/state
 KeysDirectory=$T/keys
 RuntimeDirectory=$T/run
+PolicyDirectory=$T/policy.d
 CONF
         mount -t tmpfs -o size=16m osupdate-test "$T/root"
         mount --make-shared "$T/root"
