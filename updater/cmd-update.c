@@ -13,6 +13,8 @@
 #include "json-util.h"
 #include "log.h"
 #include "mount.h"
+#include "namespace.h"
+#include "policy-load.h"
 #include "verity-activate.h"
 
 enum { OPT_CONFIG = 0x100, OPT_KEYS, OPT_JSON, OPT_RAISE_FLOOR, OPT_STAGED };
@@ -263,9 +265,20 @@ static const char *slot_or_none(int s) {
         return s >= 0 ? slot_name(s) : "none";
 }
 
+static json_object *strv_to_json(char **l) {
+        json_object *a = json_object_new_array();
+
+        for (char **i = l; a && i && *i; i++)
+                json_object_array_add(a, json_object_new_string(*i));
+        return a;
+}
+
 int cmd_status(int argc, char *argv[]) {
         _cleanup_(config_done) Config cfg = {};
         _cleanup_(state_done) State s = {};
+        _cleanup_(policy_set_done) PolicySet policies = {};
+        MountNamespace *nss = NULL;
+        size_t n_ns = 0;
         _cleanup_free_ char *id = NULL, *live = NULL;
         const char *mode;
         bool dm;
@@ -284,7 +297,13 @@ int cmd_status(int argc, char *argv[]) {
                 return log_error_errno(ENOTRECOVERABLE, "%s/state.json is corrupt: %s", cfg.state_directory, log_detail() ?: "");
         if (r < 0)
                 return fail(r, "Cannot read the state");
+        r = policy_load(&cfg, &policies);
+        if (r < 0)
+                return r;
         (void) update_live_os(&cfg, &id, &live);
+        r = namespace_discover(cfg.target, &nss, &n_ns);
+        if (r < 0)
+                log_warning("Cannot list mount namespaces: %s", strerror(-r));
         dm = verity_kernel_available();
         beneath = mount_beneath_supported();
         mode = cfg.verity == VERITY_MODE_USERSPACE || (cfg.verity == VERITY_MODE_AUTO && !dm) ? "userspace" : "kernel";
@@ -304,6 +323,28 @@ int cmd_status(int argc, char *argv[]) {
                 json_object_object_add(k, "mount_beneath", beneath >= 0 ? json_object_new_boolean(beneath) : NULL);
                 json_object_object_add(k, "device_mapper", json_object_new_boolean(dm));
                 json_object_object_add(o, "kernel", TAKE_PTR(k));
+                {
+                        json_object *arr = json_object_new_array();
+                        for (size_t i = 0; i < n_ns; i++) {
+                                json_object *e = json_object_new_object();
+                                PolicyDecision d = {};
+                                (void) policy_decide(&policies, &nss[i].facts, false, &d);
+                                json_object_object_add(e, "pid", json_object_new_int(nss[i].pid));
+                                json_object_object_add(e, "inode", json_object_new_uint64(nss[i].inode));
+                                json_object_object_add(e, "processes", json_object_new_int((int) nss[i].n_pids));
+                                json_object_object_add(e, "relation", json_object_new_string(ns_relation_to_string(nss[i].relation)));
+                                json_object_object_add(e, "version", nss[i].version ? json_object_new_string(nss[i].version) : NULL);
+                                json_object_object_add(e, "mounts_at_target", json_object_new_int((int) nss[i].mounts_at_target));
+                                json_object_object_add(e, "policy", json_object_new_string(policy_mode_to_string(d.mode)));
+                                json_object_object_add(e, "deadline_sec", json_object_new_int64((int64_t) (d.deadline_usec / 1000000)));
+                                json_object_object_add(e, "rule", d.rule ? json_object_new_string(d.rule) : NULL);
+                                json_object_object_add(e, "units", strv_to_json(nss[i].facts.units));
+                                json_object_object_add(e, "executables", strv_to_json(nss[i].facts.executables));
+                                json_object_array_add(arr, e);
+                        }
+                        json_object_object_add(o, "namespaces", arr);
+                }
+                namespace_list_free(nss, n_ns);
                 printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
                 return 0;
         }
@@ -332,5 +373,15 @@ int cmd_status(int argc, char *argv[]) {
                verity_mode_to_string(cfg.verity));
         printf("Kernel:        mount-beneath %s, device-mapper %s\n", beneath > 0 ? "yes" : beneath == 0 ? "no" : "unknown",
                dm ? "yes" : "no");
+        printf("Namespaces:    %zu\n", n_ns);
+        printf("  %-8s %-10s %-9s %-7s %s\n", "PID", "RELATION", "VERSION", "POLICY", "UNITS");
+        for (size_t i = 0; i < n_ns; i++) {
+                PolicyDecision d = {};
+                (void) policy_decide(&policies, &nss[i].facts, false, &d);
+                printf("  %-8d %-10s %-9s %-7s %s\n", (int) nss[i].pid, ns_relation_to_string(nss[i].relation),
+                       nss[i].version ?: "-", policy_mode_to_string(d.mode),
+                       nss[i].facts.units && nss[i].facts.units[0] ? nss[i].facts.units[0] : "-");
+        }
+        namespace_list_free(nss, n_ns);
         return 0;
 }

@@ -84,6 +84,7 @@ spawn_ns() {
         fi
         echo $! >"$T/pid.$name"
         NS_PIDS+=($!)
+        disown $! # no "Killed" job report when the test ends them
 }
 
 pid_of() { cat "$T/pid.$1"; }

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "policy.h"
+
+/* Every mount namespace on the machine (from /proc/[pid]/ns/mnt), with what the policy engine
+ * needs to know of it. */
+
+typedef enum NamespaceRelation {
+        NS_RELATION_HOST,       /* ours */
+        NS_RELATION_PEER,       /* the target's parent is in the host's peer group */
+        NS_RELATION_SLAVE,      /* … a slave (of the host's group, or of a service's): gets propagation */
+        NS_RELATION_OWN_GROUP,  /* … shared in its own group only: a container, no propagation */
+        NS_RELATION_PRIVATE,    /* … private: no propagation either way */
+        NS_RELATION_NO_TARGET,  /* the target path does not exist there */
+        _NS_RELATION_MAX,
+        _NS_RELATION_INVALID = -22,
+} NamespaceRelation;
+
+const char *ns_relation_to_string(NamespaceRelation r);
+
+typedef struct MountNamespace {
+        unsigned long long inode;
+        pid_t pid;              /* one of its processes */
+        size_t n_pids;
+        NamespaceRelation relation;
+        unsigned mounts_at_target;
+        char *version;          /* what <target>/lib/os-release says there, NULL if unreadable */
+        NamespaceFacts facts;   /* units, cgroups, executables of its processes (the first 64) */
+} MountNamespace;
+
+/* Lists the namespaces; target is the path (e.g. /usr) whose parent's propagation decides. The
+ * caller's own namespace comes first, marked host. */
+int namespace_discover(const char *target, MountNamespace **ret, size_t *ret_n);
+void namespace_list_free(MountNamespace *l, size_t n);
