@@ -13,6 +13,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "log.h"
+#include "mountinfo.h"
 #include "mount.h"
 
 /* Debian 12's headers predate it (Linux 6.5). */
@@ -88,19 +89,6 @@ int mount_remove_top(const char *target) {
         return 0;
 }
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape(char *s) {
-        char *o = s;
-
-        for (; *s; s++) {
-                if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-                        *o++ = (char) ((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
-                        s += 3;
-                } else
-                        *o++ = *s;
-        }
-        *o = 0;
-}
 
 int mount_count_at(const char *path) {
         _cleanup_fclose_ FILE *f = NULL;
@@ -117,7 +105,7 @@ int mount_count_at(const char *path) {
                 /* id parent major:minor root mount-point … */
                 if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
                         continue;
-                unescape(mp);
+                mountinfo_unescape(mp);
                 if (strcmp(mp, path) == 0)
                         n++;
         }

@@ -13,6 +13,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "log.h"
+#include "mountinfo.h"
 #include "namespace.h"
 #include "os-release.h"
 
@@ -58,17 +59,6 @@ typedef struct Propagation {
         bool found;
 } Propagation;
 
-static void unescape(char *s) {
-        char *o = s;
-        for (; *s; s++) {
-                if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-                        *o++ = (char) ((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
-                        s += 3;
-                } else
-                        *o++ = *s;
-        }
-        *o = 0;
-}
 
 static int read_propagation(pid_t pid, const char *target, Propagation *ret) {
         _cleanup_fclose_ FILE *f = NULL;
@@ -98,7 +88,7 @@ static int read_propagation(pid_t pid, const char *target, Propagation *ret) {
 
                 if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
                         continue;
-                unescape(mp);
+                mountinfo_unescape(mp);
                 if (strcmp(mp, target) == 0) {
                         p.mounts_at_target++;
                         continue;
