@@ -58,6 +58,9 @@ int policy_decide(const PolicySet *s, const NamespaceFacts *ns, bool critical, P
                 return -EINVAL;
         if (ns->host)
                 d.mode = POLICY_FORCE;
+        /* A container is a world of its own: left alone unless a rule says otherwise. */
+        if (ns->container)
+                d.mode = POLICY_SKIP;
 
         for (size_t i = 0; i < s->n_rules; i++) {
                 const PolicyRule *r = &s->rules[i];

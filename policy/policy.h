@@ -59,7 +59,8 @@ typedef struct PolicyDecision {
 
 /* Every matching rule applies in order, each setting what it names (later files win). A critical
  * update forces every namespace that would defer; skip stays skip. The host is forced unless a
- * rule that names it (Unit=/Cgroup=/Executable= of its processes) says otherwise. */
+ * rule that names it (Unit=/Cgroup=/Executable= of its processes) says otherwise; a container
+ * (no propagation from the host) is skipped unless a rule matches it. */
 int policy_decide(const PolicySet *s, const NamespaceFacts *ns, bool critical, PolicyDecision *ret);
 
 bool policy_rule_matches(const PolicyRule *r, const NamespaceFacts *ns);

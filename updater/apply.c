@@ -20,6 +20,7 @@
 #include "mount.h"
 #include "os-release.h"
 #include "policy-load.h"
+#include "propagate.h"
 #include "slot.h"
 #include "verity-activate.h"
 #include "version.h"
@@ -93,6 +94,7 @@ static int begin(const Config *cfg, bool recover, int *ret_lock, State *ret_stat
         r = update_lock(cfg, &lock);
         if (r < 0)
                 return r;
+        (void) propagate_enforce_deadlines(cfg);
         r = state_load(cfg->state_directory, &s);
         if (r == -EUCLEAN)
                 return log_debug_errno(ENOTRECOVERABLE, "%s/state.json is corrupt: %s Nothing was changed; "
@@ -180,6 +182,8 @@ int update_recover(const Config *cfg, State *s) {
  * manifest, then tucks it beneath Target and removes the old top. State is written before the
  * tuck (switching = slot) and after the top is gone (active = slot). */
 static int switch_to_slot(const Config *cfg, State *s, int slot, bool *ret_degraded, bool *ret_staged_only) {
+        _cleanup_(policy_set_done) PolicySet policies = {};
+        PropagateReport rep = {};
         _cleanup_(manifest_freep) Manifest *m = NULL;
         _cleanup_free_ char *dir = slot_path(cfg->state_directory, slot), *image = NULL, *tree = NULL, *loopdev = NULL,
                             *device = NULL, *name = NULL;
@@ -192,6 +196,9 @@ static int switch_to_slot(const Config *cfg, State *s, int slot, bool *ret_degra
 
         if (!dir || !(image = path_join(dir, SLOT_IMAGE)) || !(tree = path_join(dir, SLOT_TREE)))
                 return -ENOMEM;
+        r = policy_load(cfg, &policies);
+        if (r < 0)
+                return r;
         r = slot_load_manifest(cfg->state_directory, slot, &m);
         if (r < 0)
                 return r;
@@ -266,11 +273,14 @@ static int switch_to_slot(const Config *cfg, State *s, int slot, bool *ret_degra
         }
         failpoint("after-tuck");
 
-        /* Force: removing the host's top also removes it in every namespace holding a slave copy of
-         * the new mount, because unmount propagation follows the parent (the new mount). */
-        r = mount_remove_top(cfg->target);
+        /* The old top goes per policy: for force namespaces the host's unmount propagates (it follows
+         * the parent: the new mount), defer namespaces keep theirs until they release it. */
+        r = propagate_switch(cfg, &policies, mnt, m->version, m->critical, &rep);
         if (r < 0)
                 return r;
+        if (rep.deferred > 0)
+                log_info("%u namespace(s) deferred, %u forced, %u skipped%s.", rep.deferred, rep.forced, rep.skipped,
+                         rep.next_deadline ? "; the deadline forces them later" : "");
         /* bench/apply reads this: from "image verified" to "every namespace shows it". */
         if (getenv("OSUPDATE_TIMING"))
                 fprintf(stderr, "timing: verified-to-switched %.3f ms\n", (double) (now_usec() - t_verified) / 1000.0);

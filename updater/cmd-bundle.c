@@ -135,7 +135,7 @@ static int check_tree_file(const char *tree_path, const VerityParams *p, const u
 
 static int bundle_create(int argc, char *argv[]) {
         enum { OPT_KEY = 0x100, OPT_VERSION, OPT_OS_ID, OPT_ARCH, OPT_TREE, OPT_IMAGE, OPT_FSTYPE, OPT_MIN_VERSION,
-               OPT_EXPIRES, OPT_HASH_TREE };
+               OPT_EXPIRES, OPT_HASH_TREE, OPT_CRITICAL };
         static const struct option options[] = {
                 { "key", required_argument, NULL, OPT_KEY },
                 { "version", required_argument, NULL, OPT_VERSION },
@@ -147,6 +147,7 @@ static int bundle_create(int argc, char *argv[]) {
                 { "min-version", required_argument, NULL, OPT_MIN_VERSION },
                 { "expires", required_argument, NULL, OPT_EXPIRES },
                 { "hash-tree", required_argument, NULL, OPT_HASH_TREE },
+                { "critical", no_argument, NULL, OPT_CRITICAL },
                 { "output", required_argument, NULL, 'o' },
                 {},
         };
@@ -160,6 +161,7 @@ static int bundle_create(int argc, char *argv[]) {
         ManifestImage img = {};
         Manifest m = {};
         time_t now = time(NULL), epoch = 0;
+        bool critical = false;
         struct stat st;
         int c, r;
 
@@ -191,6 +193,7 @@ static int bundle_create(int argc, char *argv[]) {
                 case OPT_MIN_VERSION: min_version = optarg; break;
                 case OPT_EXPIRES: expires = optarg; break;
                 case OPT_HASH_TREE: hash_tree = optarg; break;
+                case OPT_CRITICAL: critical = true; break;
                 case 'o': out = optarg; break;
                 default:
                         r = -EINVAL;
@@ -344,6 +347,7 @@ static int bundle_create(int argc, char *argv[]) {
                 .created = now,
                 .expires = m.expires,
                 .has_expires = expires != NULL,
+                .critical = critical,
                 .images = &img,
                 .n_images = 1,
         };
@@ -443,6 +447,7 @@ static int bundle_info(int argc, char *argv[]) {
         printf("  Min. version:  %s\n", m->min_version ?: "-");
         printf("  Created:       %s\n", format_timestamp(t, sizeof t, m->created));
         printf("  Expires:       %s\n", m->has_expires ? format_timestamp(t, sizeof t, m->expires) : "never");
+        printf("  Critical:      %s\n", m->critical ? "yes: every namespace switches at once" : "no");
         for (size_t i = 0; i < m->n_images; i++) {
                 const ManifestImage *img = &m->images[i];
                 _cleanup_free_ char *rh = hex_encode(img->root_hash, img->root_hash_size);

@@ -13,8 +13,10 @@
 #include "json-util.h"
 #include "log.h"
 #include "mount.h"
+#include "parse-util.h"
 #include "namespace.h"
 #include "policy-load.h"
+#include "propagate.h"
 #include "verity-activate.h"
 
 enum { OPT_CONFIG = 0x100, OPT_KEYS, OPT_JSON, OPT_RAISE_FLOOR, OPT_STAGED };
@@ -383,5 +385,77 @@ int cmd_status(int argc, char *argv[]) {
                        nss[i].facts.units && nss[i].facts.units[0] ? nss[i].facts.units[0] : "-");
         }
         namespace_list_free(nss, n_ns);
+        return 0;
+}
+
+/* osupdate release [--pid PID] [--check] [--expired] [--config FILE] */
+int cmd_release(int argc, char *argv[]) {
+        enum { R_CONFIG = 0x100, R_PID, R_CHECK, R_EXPIRED };
+        static const struct option options[] = {
+                { "config", required_argument, NULL, R_CONFIG },
+                { "pid", required_argument, NULL, R_PID },
+                { "check", no_argument, NULL, R_CHECK },
+                { "expired", no_argument, NULL, R_EXPIRED },
+                {},
+        };
+        _cleanup_(config_done) Config cfg = {};
+        _cleanup_close_ int lock = -EBADF;
+        const char *config = NULL;
+        bool check = false, expired = false;
+        unsigned pid = 0;
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
+                switch (c) {
+                case R_CONFIG: config = optarg; break;
+                case R_PID:
+                        if (parse_unsigned(optarg, &pid) < 0 || pid == 0) {
+                                fprintf(stderr, "osupdate: error: invalid --pid \"%s\"\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case R_CHECK: check = true; break;
+                case R_EXPIRED: expired = true; break;
+                default: return -EINVAL;
+                }
+        if (optind != argc || (check && expired)) {
+                fprintf(stderr, "osupdate: error: invalid arguments for 'release'. See 'osupdate --help'.\n");
+                return -EINVAL;
+        }
+        if (config_load(config, &cfg) < 0)
+                return -ENOEXEC;
+
+        if (check) {
+                _cleanup_free_ char *version = NULL;
+                time_t deadline = 0;
+
+                r = propagate_check(&cfg, (pid_t) pid, &version, &deadline);
+                if (r < 0)
+                        return fail(r, "release --check failed");
+                printf("{\"pending\": %s, \"version\": %s%s%s, \"deadline\": %lld}\n", r ? "true" : "false",
+                       version ? "\"" : "", version ?: "null", version ? "\"" : "", (long long) deadline);
+                return r ? 0 : -EALREADY;
+        }
+
+        r = update_lock(&cfg, &lock);
+        if (r < 0)
+                return fail(r, "release failed");
+        if (expired) {
+                r = propagate_enforce_deadlines(&cfg);
+                if (r < 0)
+                        return fail(r, "release --expired failed");
+                printf("Forced %d namespace(s) past their deadline.\n", r);
+                return 0;
+        }
+        (void) propagate_enforce_deadlines(&cfg);
+        r = propagate_release(&cfg, (pid_t) pid);
+        if (r < 0)
+                return fail(r, "release failed");
+        if (r == 0) {
+                printf("Nothing pending for this namespace: nothing changed.\n");
+                return -EALREADY;
+        }
+        printf("Released: this namespace now sees the new /usr.\n");
         return 0;
 }

@@ -8,3 +8,4 @@ int cmd_status(int argc, char *argv[]);
 int cmd_mark_good(int argc, char *argv[]);
 int cmd_rollback(int argc, char *argv[]);
 int cmd_gc(int argc, char *argv[]);
+int cmd_release(int argc, char *argv[]);

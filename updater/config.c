@@ -70,6 +70,7 @@ static int parse_mirror(const char *value, void *data) {
 }
 
 void config_done(Config *c) {
+        free(c->path);
         free(c->target);
         free(c->state_directory);
         free(c->keys_directory);
@@ -182,6 +183,8 @@ int config_load(const char *path, Config *ret) {
                         return r;
         }
 
+        if (path && !(c.path = strdup(path)))
+                return log_oom();
         *ret = c;
         c = (Config) {};
         return 0;

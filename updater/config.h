@@ -28,6 +28,7 @@ typedef struct NetworkConfig {
 } NetworkConfig;
 
 typedef struct Config {
+        char *path;               /* the --config file, NULL: the default places */
         char *target;
         char *state_directory;
         char *keys_directory;

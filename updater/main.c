@@ -49,6 +49,7 @@ static const struct {
         { ECONNABORTED, 33 },   /* TLS: untrusted certificate, client certificate refused, HTTPS->HTTP redirect */
         { EFBIG, 34 },          /* larger than MaxBytes= */
         { EXDEV, 35 },          /* the bundle changed on the server during the download */
+        { EALREADY, 40 },       /* release: nothing pending for this namespace (nothing changed) */
 };
 
 static int exit_code_of(int r) {
@@ -65,7 +66,7 @@ static void help(void) {
                "Publisher:\n"
                "  osupdate bundle create --key PRIV.pem [--key PRIV2.pem …] --version V --os-id ID\n"
                "                         [--arch ARCH] (--tree DIR | --image FILE [--hash-tree FILE])\n"
-               "                         [--fstype erofs|squashfs] [--min-version V] [--expires TIME]\n"
+               "                         [--fstype erofs|squashfs] [--min-version V] [--expires TIME] [--critical]\n"
                "                         -o OUT.osup\n"
                "  osupdate bundle info BUNDLE [--json]        show the manifest (NOT verified)\n"
                "  osupdate bundle verify BUNDLE [--keys DIR] [--config FILE]\n\n"
@@ -77,7 +78,9 @@ static void help(void) {
                "  osupdate status [--json] [--config FILE]\n"
                "  osupdate mark-good [--raise-floor] [--config FILE]   confirm the active slot\n"
                "  osupdate rollback [--config FILE]                    back to the other slot, live\n"
-               "  osupdate gc [--config FILE]                          empty unused slots\n\n"
+               "  osupdate gc [--config FILE]                          empty unused slots\n"
+               "  osupdate release [--pid PID] [--check] [--config FILE]   drop a deferred old /usr (exit 40: none)\n"
+               "  osupdate release --expired [--config FILE]           force deferrals past their deadline\n\n"
                "TIME is 2027-01-01T00:00:00Z, @EPOCH or +SPAN (e.g. +30d). Exit codes: docs/exit-codes.md.\n"
                "OSUPDATE_DEBUG=1 prints debug messages.\n",
                OSUPDATE_VERSION);
@@ -118,6 +121,8 @@ int main(int argc, char *argv[]) {
                 r = cmd_rollback(argc - 1, argv + 1);
         else if (strcmp(argv[1], "gc") == 0)
                 r = cmd_gc(argc - 1, argv + 1);
+        else if (strcmp(argv[1], "release") == 0)
+                r = cmd_release(argc - 1, argv + 1);
         else {
                 fprintf(stderr, "osupdate: error: unknown command \"%s\". See 'osupdate --help'.\n", argv[1]);
                 return 2;

@@ -179,7 +179,7 @@ static bool name_taken(const Manifest *m, size_t upto, const char *f) {
 }
 
 int manifest_parse(const char *buf, size_t len, Manifest **ret) {
-        static const char *const keys[] = { "format", "os_id", "architecture", "version", "min_version",
+        static const char *const keys[] = { "format", "os_id", "architecture", "version", "min_version", "critical",
                                             "created", "expires", "images", NULL };
         _cleanup_(json_object_putp) json_object *root = NULL;
         Manifest *m = NULL;
@@ -222,6 +222,16 @@ int manifest_parse(const char *buf, size_t len, Manifest **ret) {
             (r = dup_string(root, "min_version", true, &m->min_version)) < 0 ||
             (r = get_time(root, "created", false, &m->created)) < 0 || (r = get_time(root, "expires", true, &m->expires)) < 0)
                 goto fail;
+        {
+                json_object *cv;
+                if (json_object_object_get_ex(root, "critical", &cv) && !json_object_is_type(cv, json_type_null)) {
+                        if (!json_object_is_type(cv, json_type_boolean)) {
+                                r = bad("field \"critical\" must be true or false.");
+                                goto fail;
+                        }
+                        m->critical = json_object_get_boolean(cv);
+                }
+        }
         {
                 /* Present means it expires, even at the epoch itself. */
                 json_object *ev;
@@ -331,6 +341,8 @@ int manifest_format(const Manifest *m, char **ret) {
         json_object_object_add(root, "version", jstr(m->version));
         if (m->min_version)
                 json_object_object_add(root, "min_version", jstr(m->min_version));
+        if (m->critical)
+                json_object_object_add(root, "critical", json_object_new_boolean(1));
         json_object_object_add(root, "created", jstr(format_timestamp(tbuf, sizeof tbuf, m->created)));
         if (m->has_expires)
                 json_object_object_add(root, "expires", jstr(format_timestamp(tbuf, sizeof tbuf, m->expires)));

@@ -15,6 +15,7 @@
  *   "os_id": "demo", "architecture": "x86_64",
  *   "version": "2.1", "min_version": "1.0",                      (min_version optional)
  *   "created": "2026-11-25T13:00:00Z", "expires": "2027-01-01T00:00:00Z",  (expires optional)
+ *   "critical": true,                                            (optional, default false)
  *   "images": [{
  *       "name": "usr", "file": "usr.erofs", "size": 8192, "fstype": "erofs",
  *       "verity": { "hash_algorithm": "sha256", "data_block_size": 4096, "hash_block_size": 4096,
@@ -51,6 +52,7 @@ typedef struct Manifest {
         time_t created;
         time_t expires;
         bool has_expires;          /* false: never expires */
+        bool critical;             /* "critical": true — every namespace is switched at once */
         ManifestImage *images;
         size_t n_images;
 } Manifest;

@@ -27,7 +27,7 @@ fi
 TARGET="$T/root/usr"
 CONF="$T/osupdate.conf"
 NS_PIDS=()
-on_exit 'for p in "${NS_PIDS[@]+"${NS_PIDS[@]}"}"; do kill -KILL "$p" 2>/dev/null; done; umount -R "$T/root" 2>/dev/null'
+on_exit 'for p in "${NS_PIDS[@]+"${NS_PIDS[@]}"}"; do kill -KILL "$p" 2>/dev/null; done; umount -R -l "$T/root" 2>/dev/null'
 
 osup() { "$OSUPDATE" "$@" --config "$CONF"; }
 

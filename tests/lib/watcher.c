@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* watcher FILE REPORT: reads FILE (a version number) in a tight loop, by path each time so every
  * read walks the mount stack, until SIGTERM; then writes to REPORT:
- *   reads=N errors=N empty=N backsteps=N first=V last=V seen=V1,V2,…  [error=<first errno text>]
+ *   reads=N errors=N empty=N backsteps=N first=V last=V seen=V1,V2,… notified=N [error=<first errno text>]
  * An error (ENOENT, EIO, …), an empty read or a version lower than the one before is exactly
  * what a downgrade window looks like. */
 #include <errno.h>
@@ -12,11 +12,17 @@
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, notified;
 
 static void on_term(int sig) {
         (void) sig;
         stop = 1;
+}
+
+/* A cooperative service hears of a pending update by SIGHUP (Notify=SIGHUP): count it. */
+static void on_hup(int sig) {
+        (void) sig;
+        notified++;
 }
 
 int main(int argc, char *argv[]) {
@@ -32,6 +38,10 @@ int main(int argc, char *argv[]) {
         }
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
+        {
+                struct sigaction hup = { .sa_handler = on_hup };
+                sigaction(SIGHUP, &hup, NULL);
+        }
 
         while (!stop) {
                 char buf[64];
@@ -75,8 +85,8 @@ int main(int argc, char *argv[]) {
         f = fopen(argv[2], "we");
         if (!f)
                 return 1;
-        fprintf(f, "reads=%lu errors=%lu empty=%lu backsteps=%lu first=%ld last=%ld seen=%s%s%s\n", reads, errors, empty,
-                backsteps, first, last, seen, first_error[0] ? " error=" : "", first_error);
+        fprintf(f, "reads=%lu errors=%lu empty=%lu backsteps=%lu first=%ld last=%ld seen=%s notified=%d%s%s\n", reads, errors,
+                empty, backsteps, first, last, seen, (int) notified, first_error[0] ? " error=" : "", first_error);
         fclose(f);
         return 0;
 }

@@ -107,6 +107,16 @@ static void test_containers(void **state) {
         assert_true(policy_rule_matches(&rules[0], &ctr));
 }
 
+static void test_containers_skipped_by_default(void **state) {
+        PolicySet s = { .default_mode = POLICY_FORCE };
+        PolicyRule rules[] = { rule("10-ctr.conf", NULL, NULL, 1, POLICY_FORCE, 0, NULL) };
+
+        assert_int_equal(decide(&s, &ctr, false).mode, POLICY_SKIP);
+        s.rules = rules;
+        s.n_rules = 1;
+        assert_int_equal(decide(&s, &ctr, false).mode, POLICY_FORCE);
+}
+
 static void test_critical_overrides_defer_only(void **state) {
         PolicyRule rules[] = {
                 rule("10-all.conf", NULL, NULL, -1, POLICY_DEFER, MIN30, NULL),
@@ -155,6 +165,7 @@ int main(void) {
                 cmocka_unit_test(test_match_and_merge),
                 cmocka_unit_test(test_host_named_by_a_rule),
                 cmocka_unit_test(test_containers),
+                cmocka_unit_test(test_containers_skipped_by_default),
                 cmocka_unit_test(test_critical_overrides_defer_only),
                 cmocka_unit_test(test_no_match_on_missing_facts),
                 cmocka_unit_test(test_modes),
