@@ -572,6 +572,10 @@ int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions
                 return log_debug_errno(EMEDIUMTYPE, "%s/lib/os-release has no ID= and OSId= is not set.", cfg->target);
 
         ctx.slot = pick_slot(cfg, &s);
+        if (ctx.slot == -ETXTBSY && propagate_force_pending(cfg) > 0)
+                /* Namespaces deferring an older version held the only slot to write: they moved
+                 * forward to the live version, which frees it. */
+                ctx.slot = pick_slot(cfg, &s);
         if (ctx.slot < 0)
                 return ctx.slot;
 

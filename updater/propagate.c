@@ -412,7 +412,17 @@ int propagate_check(const Config *cfg, pid_t pid, char **ret_version, time_t *re
         return r;
 }
 
+static int enforce(const Config *cfg, bool all);
+
 int propagate_enforce_deadlines(const Config *cfg) {
+        return enforce(cfg, false);
+}
+
+int propagate_force_pending(const Config *cfg) {
+        return enforce(cfg, true);
+}
+
+static int enforce(const Config *cfg, bool all) {
         Pending *pend = NULL;
         size_t n = 0, forced = 0;
         time_t now = time(NULL);
@@ -427,13 +437,14 @@ int propagate_enforce_deadlines(const Config *cfg) {
         for (size_t i = 0; i < n;) {
                 _cleanup_close_ int fd = ns_fd_of(pend[i].pid, pend[i].inode);
 
-                if (fd < 0 || (pend[i].deadline && pend[i].deadline <= now)) {
+                if (fd < 0 || all || (pend[i].deadline && pend[i].deadline <= now)) {
                         if (fd >= 0) {
                                 r = in_namespace(fd, cfg->target, -EBADF, op_remove_top);
                                 if (r < 0)
                                         log_warning("Cannot force the namespace of pid %d: %s", (int) pend[i].pid, strerror(-r));
                                 else {
-                                        log_info("Deadline passed: switched the namespace of pid %d.", (int) pend[i].pid);
+                                        log_info("%s: switched the namespace of pid %d.",
+                                                 all ? "Its old image is needed for a newer update" : "Deadline passed", (int) pend[i].pid);
                                         forced++;
                                 }
                         }

@@ -41,3 +41,7 @@ int propagate_check(const Config *cfg, pid_t pid, char **ret_version, time_t *re
 /* Forces every deferral whose deadline has passed (and forgets namespaces that are gone).
  * Returns the number forced. Every osupdate command runs it first. */
 int propagate_enforce_deadlines(const Config *cfg);
+
+/* Ends every deferral now: the namespaces move forward to the live version. Used when a newer
+ * update needs the slot a deferring namespace still holds (never older: they go forward). */
+int propagate_force_pending(const Config *cfg);

@@ -17,7 +17,7 @@ WATCHER="$T/bin/web-watcher" spawn_ns service web
 WATCHER="$T/bin/db-watcher" spawn_ns service db
 spawn_ns service plain
 sleep 0.3
-WATCHER="$T/bin/web-watcher" spawn_ns service nested "$(pid_of plain)"
+spawn_ns service nested "$(pid_of plain)"
 spawn_ns container ctr
 sleep 0.5
 osup apply "$T/v2.osup" >/dev/null && ok "v2 applied" || not_ok "apply failed"
@@ -45,7 +45,7 @@ host=$(jq -c '.namespaces[0]' <<<"$json")
 check_ns web slave 1 defer
 check_ns db slave 1 skip
 check_ns plain slave 2 force
-check_ns nested slave 1 defer
+check_ns nested slave 2 force
 check_ns ctr own-group 1 skip
 e=$(ns_of web)
 [ "$(jq -r .deadline_sec <<<"$e")" = 1800 ] && [ "$(jq -r .rule <<<"$e")" = 10-web.conf ] &&
