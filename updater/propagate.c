@@ -153,6 +153,30 @@ static int op_remove_top(const char *target, int mount_fd) {
         return umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 ? -errno : 0;
 }
 
+/* The same op in several namespaces, one after the other, in a single child. Returns the number
+ * of namespaces where it failed. */
+static int in_namespaces(const int *fds, size_t n, const char *target, NsOp op) {
+        pid_t child;
+        int status;
+
+        if (n == 0)
+                return 0;
+        child = fork();
+        if (child < 0)
+                return -errno;
+        if (child == 0) {
+                unsigned failed = 0;
+                for (size_t i = 0; i < n; i++)
+                        if (setns(fds[i], CLONE_NEWNS) < 0 || op(target, -EBADF) < 0)
+                                failed++;
+                _exit((int) MIN(failed, 255U));
+        }
+        while (waitpid(child, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : (int) n;
+}
+
 static int op_tuck_clone(const char *target, int clone_fd) {
         if (move_mount(clone_fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_BENEATH) < 0)
                 return -errno;
@@ -213,11 +237,21 @@ int propagate_switch(const Config *cfg, const PolicySet *ps, int mount_fd, const
         _cleanup_free_ PolicyDecision *dec = NULL;
         MountNamespace *l = NULL;
         Pending *pend = NULL;
-        size_t n = 0, n_pend = 0;
+        int *force_fds = NULL;
+        size_t n = 0, n_pend = 0, n_force = 0;
         PropagateReport rep = {};
         bool per_namespace = false;
         time_t now = time(NULL);
         int r;
+
+        /* No rules: every namespace that receives propagation is forced, containers are left alone.
+         * One unmount in the host does it all; no need to look at the other namespaces. */
+        if (ps->n_rules == 0 && ps->default_mode == POLICY_FORCE) {
+                r = mount_remove_top(cfg->target);
+                if (r >= 0 && ret)
+                        *ret = (PropagateReport) { .forced = 1 };
+                return r;
+        }
 
         r = namespace_discover(cfg->target, &l, &n);
         if (r < 0)
@@ -260,6 +294,11 @@ int propagate_switch(const Config *cfg, const PolicySet *ps, int mount_fd, const
         r = pending_load(cfg, &pend, &n_pend);
         if (r < 0)
                 goto finish;
+        force_fds = calloc(n + 1, sizeof(int));
+        if (!force_fds) {
+                r = -ENOMEM;
+                goto finish;
+        }
 
         for (size_t i = 0; i < n; i++) {
                 MountNamespace *m = &l[i];
@@ -288,11 +327,8 @@ int propagate_switch(const Config *cfg, const PolicySet *ps, int mount_fd, const
                         }
                 }
                 if (dec[i].mode == POLICY_FORCE) {
-                        if (i > 0 && (container || per_namespace)) {
-                                r = in_namespace(ns_fd, cfg->target, -EBADF, op_remove_top);
-                                if (r < 0)
-                                        log_warning("Cannot switch the namespace of pid %d: %s", (int) m->pid, strerror(-r));
-                        }
+                        if (i > 0 && (container || per_namespace))
+                                force_fds[n_force++] = TAKE_FD(ns_fd);
                         if (i > 0)
                                 rep.forced++;
                         continue;
@@ -325,6 +361,10 @@ int propagate_switch(const Config *cfg, const PolicySet *ps, int mount_fd, const
                                 notify_namespace(m->inode, dec[i].notify);
                 }
         }
+        /* All force namespaces from inside, in one child. */
+        r = in_namespaces(force_fds, n_force, cfg->target, op_remove_top);
+        if (r > 0)
+                log_warning("Could not switch %d namespace(s).", r);
         r = pending_save(cfg, pend, n_pend);
         if (r < 0)
                 goto finish;
@@ -334,6 +374,9 @@ int propagate_switch(const Config *cfg, const PolicySet *ps, int mount_fd, const
                 *ret = rep;
         r = 0;
 finish:
+        for (size_t i = 0; i < n_force; i++)
+                safe_close(force_fds[i]);
+        free(force_fds);
         pending_free(pend, n_pend);
         namespace_list_free(l, n);
         return r;
