@@ -340,6 +340,14 @@ int cmd_status(int argc, char *argv[]) {
                                 json_object_object_add(e, "policy", json_object_new_string(policy_mode_to_string(d.mode)));
                                 json_object_object_add(e, "deadline_sec", json_object_new_int64((int64_t) (d.deadline_usec / 1000000)));
                                 json_object_object_add(e, "rule", d.rule ? json_object_new_string(d.rule) : NULL);
+                                {
+                                        _cleanup_free_ char *pv = NULL;
+                                        time_t dl = 0;
+                                        bool pending = !nss[i].facts.host && propagate_check(&cfg, nss[i].pid, &pv, &dl) > 0;
+                                        json_object_object_add(e, "pending", json_object_new_boolean(pending));
+                                        json_object_object_add(e, "pending_version", pv ? json_object_new_string(pv) : NULL);
+                                        json_object_object_add(e, "pending_deadline", json_object_new_int64(pending ? (int64_t) dl : 0));
+                                }
                                 json_object_object_add(e, "units", strv_to_json(nss[i].facts.units));
                                 json_object_object_add(e, "executables", strv_to_json(nss[i].facts.executables));
                                 json_object_array_add(arr, e);

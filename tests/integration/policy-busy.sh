@@ -1,0 +1,38 @@
+#!/bin/bash
+# A namespace whose old top is busy (an open file, a working directory inside it) still switches:
+# the old top is detached lazily; the open file keeps reading the old image, new lookups see the
+# new one. status --json says which namespaces have an update pending.
+. "$(dirname "$0")/../lib/ns.sh"
+
+setup_target
+make_bundle 2
+mkdir -p "$T/policy.d"
+cp "$WATCHER" "$T/defer-watcher"
+printf '[Match]\nExecutable=*/defer-*\n[Policy]\nMode=defer\nDeadline=1h\n' >"$T/policy.d/10-defer.conf"
+
+# A service that keeps the old image busy: cwd inside it, the version file open on fd 3.
+unshare -m --propagation unchanged bash -c "mount --make-rslave '$T/root' && mount --make-rshared '$T/root' && cd '$TARGET/lib' && exec 3<'$TARGET/version' && exec sleep 600" &
+busy=$!
+NS_PIDS+=($busy)
+disown $busy
+WATCHER="$T/defer-watcher" spawn_ns service defer
+sleep 0.5
+
+expect "apply v2 while the old image is busy" 0 "1 -> 2" osup apply "$T/v2.osup"
+[ "$(nsenter -t "$busy" -m cat "$TARGET/version")" = 2 ] && ok "new lookups in the busy namespace see v2" ||
+        not_ok "busy namespace sees $(nsenter -t "$busy" -m cat "$TARGET/version")"
+[ "$(cat "/proc/$busy/fd/3")" = 1 ] && ok "the file it had open still reads v1" || not_ok "open file reads $(cat "/proc/$busy/fd/3")"
+grep -q "IMAGE_VERSION=1" "/proc/$busy/cwd/os-release" && ok "its working directory still works (old image)" ||
+        not_ok "cwd: $(ls "/proc/$busy/cwd" 2>&1)"
+
+json=$(osup status --json)
+ino=$(stat -L -c %i "/proc/$(pid_of defer)/ns/mnt")
+e=$(jq -c --argjson i "$ino" '.namespaces[] | select(.inode == $i)' <<<"$json")
+[ "$(jq -r .pending <<<"$e")" = true ] && [ "$(jq -r .pending_version <<<"$e")" = 2 ] && [ "$(jq -r .version <<<"$e")" = 1 ] &&
+        [ "$(jq -r .pending_deadline <<<"$e")" -gt "$(date +%s)" ] && ok "status --json: the defer namespace sees v1, v2 pending with a deadline" ||
+        not_ok "status: $e"
+ino=$(stat -L -c %i "/proc/$busy/ns/mnt")
+e=$(jq -c --argjson i "$ino" '.namespaces[] | select(.inode == $i)' <<<"$json")
+[ "$(jq -r .pending <<<"$e")" = false ] && [ "$(jq -r .version <<<"$e")" = 2 ] && ok "status --json: the busy namespace is done at v2" ||
+        not_ok "status: $e"
+finish
