@@ -146,11 +146,15 @@ static int in_namespace(int ns_fd, const char *target, int mount_fd, NsOp op) {
         return -WEXITSTATUS(status);
 }
 
-/* The old top goes only where the new image is beneath it: never leave a namespace without one. */
+/* Old tops go only where a newer image is beneath them: never leave a namespace without one.
+ * A namespace that deferred several updates holds them all: propagation puts each newer image at
+ * the bottom of its stack (beneath everything, on the parent), so everything above the bottom is
+ * older and goes, top first: each step shows a newer version, the last the newest. */
 static int op_remove_top(const char *target, int mount_fd) {
-        if (mount_count_at(target) < 2)
-                return 0;
-        return umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 ? -errno : 0;
+        while (mount_count_at(target) >= 2)
+                if (umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+                        return -errno;
+        return 0;
 }
 
 /* The same op in several namespaces, one after the other, in a single child. Returns the number
@@ -210,6 +214,8 @@ static void schedule_deadline(const Config *cfg, time_t when) {
         }
         if (fork() != 0)
                 _exit(0);
+        /* Hold nothing of the apply that started us: not its lock, not its mounts. */
+        (void) close_range(3, ~0U, 0);
         (void) setsid();
         {
                 int null = open("/dev/null", O_RDWR | O_CLOEXEC);

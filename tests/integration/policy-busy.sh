@@ -6,6 +6,7 @@
 
 setup_target
 make_bundle 2
+make_bundle 3
 mkdir -p "$T/policy.d"
 cp "$WATCHER" "$T/defer-watcher"
 printf '[Match]\nExecutable=*/defer-*\n[Policy]\nMode=defer\nDeadline=1h\n' >"$T/policy.d/10-defer.conf"
@@ -35,4 +36,16 @@ ino=$(stat -L -c %i "/proc/$busy/ns/mnt")
 e=$(jq -c --argjson i "$ino" '.namespaces[] | select(.inode == $i)' <<<"$json")
 [ "$(jq -r .pending <<<"$e")" = false ] && [ "$(jq -r .version <<<"$e")" = 2 ] && ok "status --json: the busy namespace is done at v2" ||
         not_ok "status: $e"
+
+# A second update while the namespace still defers the first: both wait beneath its old top, and
+# its release ends on the newest (each step it passes through is newer than the one before).
+expect "apply v3 while v2 is still deferred" 0 "2 -> 3" osup apply "$T/v3.osup"
+[ "$(version_in defer)" = 1 ] && [ "$(mounts_in defer)" = 3 ] && ok "the defer namespace holds v1 over v2 and v3" ||
+        not_ok "defer: v$(version_in defer), $(mounts_in defer) mounts"
+expect "release --pid" 0 "Released" osup release --pid "$(pid_of defer)"
+[ "$(version_in defer)" = 3 ] && [ "$(mounts_in defer)" = 1 ] && ok "after its release the namespace sees v3, one mount" ||
+        not_ok "defer after release: v$(version_in defer), $(mounts_in defer) mounts"
+stop_watchers defer
+[ "$(report_field defer errors)" = 0 ] && [ "$(report_field defer backsteps)" = 0 ] && [ "$(report_field defer last)" = 3 ] &&
+        ok "its watcher: no error, no step back ($(report_field defer seen))" || not_ok "watcher: $(cat "$T/report.defer")"
 finish

@@ -27,7 +27,18 @@ fi
 TARGET="$T/root/usr"
 CONF="$T/osupdate.conf"
 NS_PIDS=()
-on_exit 'for p in "${NS_PIDS[@]+"${NS_PIDS[@]}"}"; do kill -KILL "$p" 2>/dev/null; done; umount -R -l "$T/root" 2>/dev/null'
+# Everything left in this namespace (a deadline timer osupdate started, say) goes with the test.
+kill_namespace() {
+        local me p
+        me=$(stat -L -c %i /proc/self/ns/mnt)
+        for p in /proc/[0-9]*; do
+                p=${p#/proc/}
+                [ "$p" = $$ ] && continue
+                [ "$(stat -L -c %i "/proc/$p/ns/mnt" 2>/dev/null)" = "$me" ] && kill -KILL "$p" 2>/dev/null
+        done
+        return 0
+}
+on_exit 'for p in "${NS_PIDS[@]+"${NS_PIDS[@]}"}"; do kill -KILL "$p" 2>/dev/null; done; kill_namespace; umount -R -l "$T/root" 2>/dev/null'
 
 osup() { "$OSUPDATE" "$@" --config "$CONF"; }
 
