@@ -280,6 +280,7 @@ int cmd_status(int argc, char *argv[]) {
         _cleanup_(state_done) State s = {};
         _cleanup_(policy_set_done) PolicySet policies = {};
         MountNamespace *nss = NULL;
+        _cleanup_free_ PolicyDecision *dec = NULL;
         size_t n_ns = 0;
         _cleanup_free_ char *id = NULL, *live = NULL;
         const char *mode;
@@ -306,6 +307,12 @@ int cmd_status(int argc, char *argv[]) {
         r = namespace_discover(cfg.target, &nss, &n_ns);
         if (r < 0)
                 log_warning("Cannot list mount namespaces: %s", strerror(-r));
+        dec = calloc(n_ns + 1, sizeof(PolicyDecision));
+        if (!dec)
+                return log_oom();
+        for (size_t i = 0; i < n_ns; i++)
+                (void) policy_decide(&policies, &nss[i].facts, false, &dec[i]);
+        (void) propagate_effective(nss, n_ns, dec, false);
         dm = verity_kernel_available();
         beneath = mount_beneath_supported();
         mode = cfg.verity == VERITY_MODE_USERSPACE || (cfg.verity == VERITY_MODE_AUTO && !dm) ? "userspace" : "kernel";
@@ -329,8 +336,7 @@ int cmd_status(int argc, char *argv[]) {
                         json_object *arr = json_object_new_array();
                         for (size_t i = 0; i < n_ns; i++) {
                                 json_object *e = json_object_new_object();
-                                PolicyDecision d = {};
-                                (void) policy_decide(&policies, &nss[i].facts, false, &d);
+                                PolicyDecision d = dec[i];
                                 json_object_object_add(e, "pid", json_object_new_int(nss[i].pid));
                                 json_object_object_add(e, "inode", json_object_new_uint64(nss[i].inode));
                                 json_object_object_add(e, "processes", json_object_new_int((int) nss[i].n_pids));
@@ -340,6 +346,8 @@ int cmd_status(int argc, char *argv[]) {
                                 json_object_object_add(e, "policy", json_object_new_string(policy_mode_to_string(d.mode)));
                                 json_object_object_add(e, "deadline_sec", json_object_new_int64((int64_t) (d.deadline_usec / 1000000)));
                                 json_object_object_add(e, "rule", d.rule ? json_object_new_string(d.rule) : NULL);
+                                json_object_object_add(e, "follows_parent", json_object_new_boolean(d.overridden));
+                                json_object_object_add(e, "parent_pid", nss[i].parent >= 0 ? json_object_new_int(nss[nss[i].parent].pid) : NULL);
                                 {
                                         _cleanup_free_ char *pv = NULL;
                                         time_t dl = 0;
@@ -386,8 +394,7 @@ int cmd_status(int argc, char *argv[]) {
         printf("Namespaces:    %zu\n", n_ns);
         printf("  %-8s %-10s %-9s %-7s %s\n", "PID", "RELATION", "VERSION", "POLICY", "UNITS");
         for (size_t i = 0; i < n_ns; i++) {
-                PolicyDecision d = {};
-                (void) policy_decide(&policies, &nss[i].facts, false, &d);
+                PolicyDecision d = dec[i];
                 printf("  %-8d %-10s %-9s %-7s %s\n", (int) nss[i].pid, ns_relation_to_string(nss[i].relation),
                        nss[i].version ?: "-", policy_mode_to_string(d.mode),
                        nss[i].facts.units && nss[i].facts.units[0] ? nss[i].facts.units[0] : "-");

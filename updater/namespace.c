@@ -218,13 +218,17 @@ int namespace_discover(const char *target, MountNamespace **ret, size_t *ret_n) 
                 Propagation p = {};
 
                 m->facts.host = m->inode == (unsigned long long) self.st_ino;
+                m->parent = -1;
                 if (m->facts.host) {
                         m->relation = NS_RELATION_HOST;
                         m->mounts_at_target = host.mounts_at_target;
+                        m->peer_group = host.shared;
                 } else if (read_propagation(m->pid, target, &p) < 0 || !p.found || p.mounts_at_target == 0)
                         m->relation = NS_RELATION_NO_TARGET;
                 else {
                         m->mounts_at_target = p.mounts_at_target;
+                        m->peer_group = p.shared;
+                        m->master_group = p.master;
                         if (host.shared && p.shared == host.shared)
                                 m->relation = NS_RELATION_PEER;
                         else if (p.master)
@@ -245,6 +249,13 @@ int namespace_discover(const char *target, MountNamespace **ret, size_t *ret_n) 
                         l[0] = l[i];
                         l[i] = t;
                 }
+        /* Who propagates to whom: a slave's master group is another namespace's peer group. */
+        for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; l[i].master_group && j < n; j++)
+                        if (j != i && l[j].peer_group == l[i].master_group) {
+                                l[i].parent = (ssize_t) j;
+                                break;
+                        }
         *ret = l;
         *ret_n = n;
         return 0;

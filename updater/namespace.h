@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "policy.h"
 
@@ -28,6 +29,9 @@ typedef struct MountNamespace {
         size_t n_pids;
         NamespaceRelation relation;
         unsigned mounts_at_target;
+        int peer_group;         /* the target's parent mount: shared:N (0: none) … */
+        int master_group;       /* … and master:N (0: none) */
+        ssize_t parent;         /* index of the namespace whose propagation it receives, -1: none */
         char *version;          /* what <target>/lib/os-release says there, NULL if unreadable */
         NamespaceFacts facts;   /* units, cgroups, executables of its processes (the first 64) */
 } MountNamespace;

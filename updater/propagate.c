@@ -234,6 +234,26 @@ static void schedule_deadline(const Config *cfg, time_t when) {
         _exit(127);
 }
 
+unsigned propagate_effective(const MountNamespace *l, size_t n, PolicyDecision *dec, bool verbose) {
+        unsigned changed = 0;
+
+        for (size_t i = 1; i < n; i++) {
+                if (dec[i].mode == POLICY_FORCE || l[i].relation != NS_RELATION_SLAVE)
+                        continue;
+                for (ssize_t p = l[i].parent, depth = 0; p > 0 && depth < 64; p = l[p].parent, depth++)
+                        if (dec[p].mode == POLICY_FORCE) {
+                                log_full_errno(verbose ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, 0,
+                                               "Namespace of pid %d follows its parent service (pid %d), which is forced: %s is not possible for it.",
+                                               (int) l[i].pid, (int) l[p].pid, policy_mode_to_string(dec[i].mode));
+                                dec[i].mode = POLICY_FORCE;
+                                dec[i].overridden = true;
+                                changed++;
+                                break;
+                        }
+        }
+        return changed;
+}
+
 static bool receives_propagation(NamespaceRelation r) {
         return r == NS_RELATION_PEER || r == NS_RELATION_SLAVE;
 }
@@ -276,9 +296,11 @@ int propagate_switch(const Config *cfg, const PolicySet *ps, int mount_fd, const
                                  dec[i].rule ?: "default");
                         rep.overridden++;
                 }
-                if (i > 0 && receives_propagation(l[i].relation) && dec[i].mode != POLICY_FORCE)
-                        per_namespace = true;
         }
+        (void) propagate_effective(l, n, dec, true);
+        for (size_t i = 1; i < n; i++)
+                if (receives_propagation(l[i].relation) && dec[i].mode != POLICY_FORCE)
+                        per_namespace = true;
 
         if (per_namespace) {
                 /* Keep the host's unmount from reaching any other namespace. */

@@ -30,6 +30,12 @@ typedef struct PropagateReport {
 int propagate_switch(const Config *cfg, const PolicySet *ps, int mount_fd, const char *version, bool critical,
                      PropagateReport *ret);
 
+/* A namespace nested in a forced service switches with it whatever its own policy: its copy of
+ * the new mount is a slave of its parent service's, and unmount propagation follows that parent.
+ * Makes the decisions say so (mode force, overridden) and returns how many changed. */
+struct MountNamespace;
+unsigned propagate_effective(const struct MountNamespace *l, size_t n, PolicyDecision *dec, bool verbose);
+
 /* osupdate release: drops the old top in the namespace of pid (0: our own) if an update is
  * pending there. Returns 1 if released, 0 if nothing was pending (nothing changed). */
 int propagate_release(const Config *cfg, pid_t pid);

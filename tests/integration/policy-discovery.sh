@@ -18,6 +18,7 @@ WATCHER="$T/bin/db-watcher" spawn_ns service db
 spawn_ns service plain
 sleep 0.3
 spawn_ns service nested "$(pid_of plain)"
+WATCHER="$T/bin/web-watcher" spawn_ns service nesteddefer "$(pid_of plain)"
 spawn_ns container ctr
 sleep 0.5
 osup apply "$T/v2.osup" >/dev/null && ok "v2 applied" || not_ok "apply failed"
@@ -46,6 +47,12 @@ check_ns web slave 1 defer
 check_ns db slave 1 skip
 check_ns plain slave 2 force
 check_ns nested slave 2 force
+# A defer service nested in a forced one switches with its parent (unmount propagation follows
+# the parent), and status says so instead of claiming a deferral.
+check_ns nesteddefer slave 2 force
+e=$(ns_of nesteddefer)
+[ "$(jq -r .follows_parent <<<"$e")" = true ] && [ "$(jq -r .parent_pid <<<"$e")" = "$(jq -r .pid <<<"$(ns_of plain)")" ] &&
+        ok "nesteddefer: follows its parent service" || not_ok "nesteddefer: $e"
 check_ns ctr own-group 1 skip
 e=$(ns_of web)
 [ "$(jq -r .deadline_sec <<<"$e")" = 1800 ] && [ "$(jq -r .rule <<<"$e")" = 10-web.conf ] &&
