@@ -429,56 +429,61 @@ static int release_entry(const Config *cfg, const Pending *e, pid_t via) {
         return in_namespace(ns_fd, cfg->target, -EBADF, op_remove_top);
 }
 
-int propagate_release(const Config *cfg, pid_t pid) {
-        unsigned long long ino;
-        Pending *pend = NULL;
-        size_t n = 0;
+/* Loads the pending list and finds the entry of pid's namespace (pid 0: ours): its index, or -1. */
+static int pending_lookup(const Config *cfg, pid_t pid, Pending **ret, size_t *ret_n, ssize_t *ret_idx) {
+        unsigned long long ino = 0;
         int r;
 
         r = own_inode(pid, &ino);
         if (r < 0)
                 return log_debug_errno(r, "No such process %d: %m", (int) pid);
-        r = pending_load(cfg, &pend, &n);
+        r = pending_load(cfg, ret, ret_n);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n; i++) {
-                if (pend[i].inode != ino)
-                        continue;
-                r = release_entry(cfg, &pend[i], pid > 0 ? pid : getpid());
-                if (r < 0) {
-                        pending_free(pend, n);
-                        return log_debug_errno(r, "Cannot drop the old /usr: %m");
+        *ret_idx = -1;
+        for (size_t i = 0; i < *ret_n; i++)
+                if ((*ret)[i].inode == ino) {
+                        *ret_idx = (ssize_t) i;
+                        break;
                 }
-                free(pend[i].version);
-                pend[i] = pend[--n];
-                r = pending_save(cfg, pend, n);
-                pending_free(pend, n);
-                return r < 0 ? r : 1;
-        }
-        pending_free(pend, n);
         return 0;
 }
 
-int propagate_check(const Config *cfg, pid_t pid, char **ret_version, time_t *ret_deadline) {
-        unsigned long long ino;
+int propagate_release(const Config *cfg, pid_t pid) {
         Pending *pend = NULL;
         size_t n = 0;
+        ssize_t i;
         int r;
 
-        r = own_inode(pid, &ino);
-        if (r < 0)
+        r = pending_lookup(cfg, pid, &pend, &n, &i);
+        if (r < 0 || i < 0) {
+                pending_free(pend, n);
                 return r;
-        r = pending_load(cfg, &pend, &n);
-        if (r < 0)
-                return r;
-        r = 0;
-        for (size_t i = 0; i < n; i++)
-                if (pend[i].inode == ino) {
-                        *ret_version = pend[i].version ? strdup(pend[i].version) : NULL;
-                        *ret_deadline = pend[i].deadline;
-                        r = 1;
-                        break;
-                }
+        }
+        r = release_entry(cfg, &pend[i], pid > 0 ? pid : getpid());
+        if (r < 0) {
+                pending_free(pend, n);
+                return log_debug_errno(r, "Cannot drop the old /usr: %m");
+        }
+        free(pend[i].version);
+        pend[i] = pend[--n];
+        r = pending_save(cfg, pend, n);
+        pending_free(pend, n);
+        return r < 0 ? r : 1;
+}
+
+int propagate_check(const Config *cfg, pid_t pid, char **ret_version, time_t *ret_deadline) {
+        Pending *pend = NULL;
+        size_t n = 0;
+        ssize_t i;
+        int r;
+
+        r = pending_lookup(cfg, pid, &pend, &n, &i);
+        if (r >= 0 && i >= 0) {
+                *ret_version = pend[i].version ? strdup(pend[i].version) : NULL;
+                *ret_deadline = pend[i].deadline;
+                r = 1;
+        }
         pending_free(pend, n);
         return r;
 }
