@@ -464,23 +464,6 @@ static int bundle_info(int argc, char *argv[]) {
         return 0;
 }
 
-static int load_keys(Keyring *k, const char *keys_dir, const Config *cfg) {
-        const char *dirs[2] = { keys_dir ?: cfg->keys_directory, keys_dir ? NULL : VENDOR_KEYS_DIRECTORY };
-        int r;
-
-        for (size_t i = 0; i < ELEMENTSOF(dirs) && dirs[i]; i++) {
-                r = keyring_load_dir(k, dirs[i]);
-                if (r == -ENOENT && (i > 0 || !keys_dir))
-                        continue;
-                if (r < 0)
-                        return log_error_errno(r, "Cannot read trusted keys from %s: %m", dirs[i]);
-        }
-        if (k->n_keys == 0)
-                return log_error_errno(ENOKEY, "No trusted keys in %s%s: nothing can be verified.", dirs[0],
-                                       dirs[1] ? " or " VENDOR_KEYS_DIRECTORY : "");
-        return 0;
-}
-
 static int bundle_verify(int argc, char *argv[]) {
         enum { OPT_KEYS = 0x100, OPT_CONFIG };
         static const struct option options[] = {
@@ -512,7 +495,7 @@ static int bundle_verify(int argc, char *argv[]) {
         r = config_load(config, &cfg);
         if (r < 0)
                 return -ENOEXEC; /* configuration error: already logged */
-        r = load_keys(&keyring, keys_dir, &cfg);
+        r = config_load_keyring(&cfg, keys_dir, &keyring);
         if (r < 0)
                 return r;
         fd = open_bundle(argv[optind]);

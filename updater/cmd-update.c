@@ -85,22 +85,6 @@ static int fail(int r, const char *what) {
         return log_error_errno(r, "%s: %s", what, log_detail() ?: strerror(-r));
 }
 
-static int load_keyring(const Args *a, const Config *cfg, Keyring *k) {
-        const char *dirs[2] = { a->keys ?: cfg->keys_directory, a->keys ? NULL : VENDOR_KEYS_DIRECTORY };
-        int r;
-
-        for (size_t i = 0; i < 2 && dirs[i]; i++) {
-                r = keyring_load_dir(k, dirs[i]);
-                if (r == -ENOENT && (i > 0 || !a->keys))
-                        continue;
-                if (r < 0)
-                        return log_error_errno(r, "Cannot read trusted keys from %s: %m", dirs[i]);
-        }
-        if (k->n_keys == 0)
-                return log_error_errno(ENOKEY, "No trusted keys in %s: nothing can be verified.", dirs[0]);
-        return 0;
-}
-
 static void print_switch(const ApplyResult *res, const char *what) {
         printf("%s: %s -> %s in slot %s%s.\n", what, res->previous_version ?: "(none)", res->version ?: "?",
                slot_name(res->slot), res->degraded ? " (verity checked in userspace: degraded, no device-mapper)" : "");
@@ -180,7 +164,7 @@ static int install(int argc, char *argv[], bool activate) {
                 print_switch(&res, "Updated live");
                 return 0;
         }
-        r = load_keyring(&a, &cfg, &keyring);
+        r = config_load_keyring(&cfg, a.keys, &keyring);
         if (r < 0)
                 return r;
         o = (InstallOptions) { .source = a.operand, .activate = activate, .progress = on_progress, .userdata = &p };

@@ -10,6 +10,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "policy.h"
+#include "signature.h"
 
 static const char *const verity_mode_table[_VERITY_MODE_MAX] = {
         [VERITY_MODE_AUTO] = "auto",
@@ -187,5 +188,22 @@ int config_load(const char *path, Config *ret) {
                 return log_oom();
         *ret = c;
         c = (Config) {};
+        return 0;
+}
+
+int config_load_keyring(const Config *cfg, const char *keys_dir, Keyring *k) {
+        const char *dirs[2] = { keys_dir ?: cfg->keys_directory, keys_dir ? NULL : VENDOR_KEYS_DIRECTORY };
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(dirs) && dirs[i]; i++) {
+                r = keyring_load_dir(k, dirs[i]);
+                if (r == -ENOENT && (i > 0 || !keys_dir))
+                        continue;
+                if (r < 0)
+                        return log_error_errno(r, "Cannot read trusted keys from %s: %m", dirs[i]);
+        }
+        if (k->n_keys == 0)
+                return log_error_errno(ENOKEY, "No trusted keys in %s%s: nothing can be verified.", dirs[0],
+                                       dirs[1] ? " or " VENDOR_KEYS_DIRECTORY : "");
         return 0;
 }

@@ -54,3 +54,8 @@ int config_load(const char *path, Config *ret);
 void config_done(Config *c);
 
 const char *verity_mode_to_string(VerityMode m);
+
+/* The trusted keys: keys_dir if given (it must exist), else KeysDirectory= and the vendor
+ * directory, each where it exists. -ENOKEY (logged) when there are none. */
+struct Keyring;
+int config_load_keyring(const Config *cfg, const char *keys_dir, struct Keyring *ret);
