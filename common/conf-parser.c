@@ -113,9 +113,19 @@ int conf_parse_string(const char *value, void *data) {
 }
 
 int conf_parse_path(const char *value, void *data) {
+        _cleanup_free_ char *p = NULL;
+        size_t l;
+
         if (value[0] != '/')
                 return -EINVAL;
-        return conf_parse_string(value, data);
+        /* "/usr/" and "/usr" are one path: mountinfo and every comparison use the latter. */
+        p = strdup(value);
+        if (!p)
+                return -ENOMEM;
+        l = strlen(p);
+        while (l > 1 && p[l - 1] == '/')
+                p[--l] = 0;
+        return conf_parse_string(p, data);
 }
 
 int conf_parse_unsigned(const char *value, void *data) {

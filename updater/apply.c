@@ -49,6 +49,10 @@ void apply_result_done(ApplyResult *r) {
 }
 
 int update_lock(const Config *cfg, int *ret_fd) {
+        return update_lock_full(cfg, false, ret_fd);
+}
+
+int update_lock_full(const Config *cfg, bool wait, int *ret_fd) {
         _cleanup_free_ char *p = path_join(cfg->runtime_directory, "lock");
         _cleanup_close_ int fd = -EBADF;
 
@@ -59,7 +63,7 @@ int update_lock(const Config *cfg, int *ret_fd) {
         fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return log_debug_errno(errno, "Cannot open %s: %m", p);
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
                 if (errno == EWOULDBLOCK)
                         return log_debug_errno(EBUSY, "Another update is in progress (%s is locked).", p);
                 return log_debug_errno(errno, "Cannot lock %s: %m", p);
@@ -249,6 +253,13 @@ static int switch_to_slot(const Config *cfg, State *s, int slot, bool *ret_degra
         if (r < 0)
                 goto fail_verity;
 
+        /* If the host itself still defers an earlier update, move it forward to that one first:
+         * beneath the top means right under it, above the older images it covers. */
+        if (mount_count_at(cfg->target) >= 2) {
+                r = mount_remove_stale_tops(-EBADF, cfg->target);
+                if (r < 0)
+                        goto fail_verity;
+        }
         r = mount_tuck_beneath(mnt, cfg->target);
         if (r == -EOPNOTSUPP) {
                 /* Kernels before 6.5: nothing is mounted or unmounted; the next boot uses the slot. */
@@ -487,6 +498,8 @@ static int install_from_url(ApplyContext *ctx, SlotWriter *w, const Keyring *key
                 r = read_into_slot(ctx, w, keyring, resume_read, &src);
         } else
                 r = read_into_slot(ctx, w, keyring, fetch_read, f);
+        /* Both point into what is freed here and by the caller. */
+        w->url = w->validator = NULL;
         fetch_free(f);
         return r;
 }

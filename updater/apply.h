@@ -11,6 +11,8 @@
 /* Holds /run/osupdate/lock (flock): one apply, rollback, mark-good or gc at a time.
  * -EBUSY when another holds it. */
 int update_lock(const Config *cfg, int *ret_fd);
+/* The same; with wait, blocks until the running command is done (the deadline timer). */
+int update_lock_full(const Config *cfg, bool wait, int *ret_fd);
 
 /* Finishes or undoes what a crash interrupted, from state.json and what is mounted:
  * a slot left "writing" is emptied; a live switch that was in progress is rolled forward if the

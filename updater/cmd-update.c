@@ -389,18 +389,20 @@ int cmd_status(int argc, char *argv[]) {
 
 /* osupdate release [--pid PID] [--check] [--expired] [--config FILE] */
 int cmd_release(int argc, char *argv[]) {
-        enum { R_CONFIG = 0x100, R_PID, R_CHECK, R_EXPIRED };
+        enum { R_CONFIG = 0x100, R_PID, R_CHECK, R_EXPIRED, R_NOT_BEFORE };
         static const struct option options[] = {
                 { "config", required_argument, NULL, R_CONFIG },
                 { "pid", required_argument, NULL, R_PID },
                 { "check", no_argument, NULL, R_CHECK },
                 { "expired", no_argument, NULL, R_EXPIRED },
+                { "not-before", required_argument, NULL, R_NOT_BEFORE },
                 {},
         };
         _cleanup_(config_done) Config cfg = {};
         _cleanup_close_ int lock = -EBADF;
         const char *config = NULL;
         bool check = false, expired = false;
+        uint64_t not_before = 0;
         unsigned pid = 0;
         int c, r;
 
@@ -416,6 +418,12 @@ int cmd_release(int argc, char *argv[]) {
                         break;
                 case R_CHECK: check = true; break;
                 case R_EXPIRED: expired = true; break;
+                case R_NOT_BEFORE:
+                        /* The deadline timer: sleep here, holding nothing, then enforce. */
+                        if (parse_uint64(optarg, &not_before) < 0)
+                                return -EINVAL;
+                        expired = true;
+                        break;
                 default: return -EINVAL;
                 }
         if (optind != argc || (check && expired)) {
@@ -437,7 +445,13 @@ int cmd_release(int argc, char *argv[]) {
                 return r ? 0 : -EALREADY;
         }
 
-        r = update_lock(&cfg, &lock);
+        if (not_before > 0) {
+                (void) chdir("/");
+                for (time_t now = time(NULL); (uint64_t) now < not_before; now = time(NULL))
+                        (void) sleep((unsigned) MIN(not_before - (uint64_t) now, (uint64_t) 3600));
+        }
+        /* The timer waits for a running apply rather than give up. */
+        r = update_lock_full(&cfg, expired, &lock);
         if (r < 0)
                 return fail(r, "release failed");
         if (expired) {

@@ -318,8 +318,11 @@ static int connect_at(Fetch *f, uint64_t position, const char *validator) {
                         curl_off_t cl = -1;
                         (void) curl_easy_getinfo(f->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
                         f->resumed = position > 0 && f->status == 206;
-                        if (position > 0 && !f->resumed)
-                                f->start = f->position = 0;
+                        if (position > 0 && !f->resumed) {
+                                /* The whole file follows from byte 0; body bytes may already be in. */
+                                f->position -= position;
+                                f->start = 0;
+                        }
                         f->total = cl >= 0 ? f->start + (uint64_t) cl : 0;
                         if (f->o.max_bytes > 0 && f->total > f->o.max_bytes)
                                 return log_debug_errno(EFBIG, "%s is %llu bytes, more than MaxBytes=%llu.", f->url,

@@ -91,14 +91,24 @@ int mount_remove_top(const char *target) {
 
 
 int mount_count_at(const char *path) {
+        return mount_count_at_in(-EBADF, path);
+}
+
+int mount_count_at_in(int proc_fd, const char *path) {
         _cleanup_fclose_ FILE *f = NULL;
         _cleanup_free_ char *line = NULL;
         size_t cap = 0;
-        int n = 0;
+        int n = 0, fd;
 
-        f = fopen("/proc/self/mountinfo", "re");
-        if (!f)
+        fd = proc_fd >= 0 ? openat(proc_fd, "self/mountinfo", O_RDONLY | O_CLOEXEC) :
+                            open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
                 return -errno;
+        f = fdopen(fd, "re");
+        if (!f) {
+                close(fd);
+                return -errno;
+        }
         while (getline(&line, &cap, f) > 0) {
                 char mp[4096];
 
@@ -148,4 +158,16 @@ int mount_beneath_supported(void) {
         if (!WIFEXITED(status) || WEXITSTATUS(status) == 2)
                 return -EPERM;
         return WEXITSTATUS(status) == 0;
+}
+
+int mount_remove_stale_tops(int proc_fd, const char *target) {
+        for (;;) {
+                int n = mount_count_at_in(proc_fd, target);
+                if (n < 0)
+                        return n;
+                if (n < 2)
+                        return 0;
+                if (umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+                        return -errno;
+        }
 }

@@ -19,11 +19,19 @@ int mount_tuck_beneath(int mount_fd, const char *target);
  * beneath). Unmount propagation follows the parent as well. */
 int mount_remove_top(const char *target);
 
+
 /* > 0 if path is the root of a mount, 0 if not, negative errno on error. */
 int mount_is_mount_point(const char *path);
 
 /* Number of mounts stacked at path in this mount namespace (from /proc/self/mountinfo). */
 int mount_count_at(const char *path);
+/* The same through a /proc opened earlier: after setns() into a container, its own /proc may
+ * belong to another pid namespace, where "self" does not resolve. */
+int mount_count_at_in(int proc_fd, const char *path);
+
+/* Removes old tops at target while a newer image lies beneath (two or more mounts), so the
+ * namespace ends on the one image at the bottom. */
+int mount_remove_stale_tops(int proc_fd, const char *target);
 
 /* Does this kernel support MOVE_MOUNT_BENEATH? Probed in a throwaway child mount namespace,
  * touching nothing of ours. */

@@ -120,14 +120,21 @@ static int ns_fd_of(pid_t pid, unsigned long long inode) {
         return fd;
 }
 
+/* The host's /proc, opened before entering a namespace (see mount_count_at_in()). */
+static int ns_proc_fd = -EBADF;
+
 /* Runs op inside another mount namespace, in a child: setns(CLONE_NEWNS) needs a process that
  * shares its filesystem context with no other thread. */
 typedef int (*NsOp)(const char *target, int mount_fd);
 
 static int in_namespace(int ns_fd, const char *target, int mount_fd, NsOp op) {
+        _cleanup_close_ int proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         pid_t child;
         int status;
 
+        if (proc < 0)
+                return -errno;
+        ns_proc_fd = proc;
         child = fork();
         if (child < 0)
                 return -errno;
@@ -149,22 +156,26 @@ static int in_namespace(int ns_fd, const char *target, int mount_fd, NsOp op) {
 /* Old tops go only where a newer image is beneath them: never leave a namespace without one.
  * A namespace that deferred several updates holds them all: propagation puts each newer image at
  * the bottom of its stack (beneath everything, on the parent), so everything above the bottom is
- * older and goes, top first: each step shows a newer version, the last the newest. */
+ * older and goes, top first: each step shows a newer version, the last the newest. (A tuck from
+ * inside puts the new image right under the top instead, so op_tuck_clone() first clears what a
+ * namespace still defers.) */
 static int op_remove_top(const char *target, int mount_fd) {
-        while (mount_count_at(target) >= 2)
-                if (umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
-                        return -errno;
-        return 0;
+        return mount_remove_stale_tops(ns_proc_fd, target);
 }
 
 /* The same op in several namespaces, one after the other, in a single child. Returns the number
  * of namespaces where it failed. */
 static int in_namespaces(const int *fds, size_t n, const char *target, NsOp op) {
+        _cleanup_close_ int proc = -EBADF;
         pid_t child;
         int status;
 
         if (n == 0)
                 return 0;
+        proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (proc < 0)
+                return -errno;
+        ns_proc_fd = proc;
         child = fork();
         if (child < 0)
                 return -errno;
@@ -182,6 +193,13 @@ static int in_namespaces(const int *fds, size_t n, const char *target, NsOp op) 
 }
 
 static int op_tuck_clone(const char *target, int clone_fd) {
+        int r;
+
+        /* Beneath the top means between the top and what it covers: move forward to what this
+         * namespace still deferred first, or the new image would land above an older one. */
+        r = mount_remove_stale_tops(ns_proc_fd, target);
+        if (r < 0)
+                return r;
         if (move_mount(clone_fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_BENEATH) < 0)
                 return -errno;
         return 0;
@@ -225,12 +243,20 @@ static void schedule_deadline(const Config *cfg, time_t when) {
                         (void) dup2(null, STDERR_FILENO);
                 }
         }
-        for (time_t now = time(NULL); now < when; now = time(NULL))
-                (void) sleep((unsigned) (when - now));
-        if (cfg->path)
-                execl("/proc/self/exe", "osupdate", "release", "--expired", "--config", cfg->path, (char *) NULL);
-        else
-                execl("/proc/self/exe", "osupdate", "release", "--expired", (char *) NULL);
+        {
+                /* Exec at once, so nothing of this (possibly old) binary or its /usr stays in use
+                 * while waiting: the new target's osupdate if it has one. */
+                char at[32], exe[4096];
+                snprintf(at, sizeof at, "%lld", (long long) when);
+                snprintf(exe, sizeof exe, "%s/bin/osupdate", cfg->target);
+                if (access(exe, X_OK) < 0)
+                        snprintf(exe, sizeof exe, "/proc/self/exe");
+                (void) chdir("/");
+                if (cfg->path)
+                        execl(exe, "osupdate", "release", "--not-before", at, "--config", cfg->path, (char *) NULL);
+                else
+                        execl(exe, "osupdate", "release", "--not-before", at, (char *) NULL);
+        }
         _exit(127);
 }
 
@@ -298,9 +324,19 @@ int propagate_switch(const Config *cfg, const PolicySet *ps, int mount_fd, const
                 }
         }
         (void) propagate_effective(l, n, dec, true);
+        /* When the host keeps its old top, its unmount cannot carry the others along either. */
+        per_namespace = dec[0].mode != POLICY_FORCE;
         for (size_t i = 1; i < n; i++)
                 if (receives_propagation(l[i].relation) && dec[i].mode != POLICY_FORCE)
                         per_namespace = true;
+
+        /* Before any mount changes: a pending.json that cannot be read is started afresh. */
+        r = pending_load(cfg, &pend, &n_pend);
+        if (r == -EUCLEAN) {
+                log_warning("%s/pending.json is corrupt: starting a new one.", cfg->runtime_directory);
+                n_pend = 0;
+        } else if (r < 0)
+                goto finish;
 
         if (per_namespace) {
                 /* Keep the host's unmount from reaching any other namespace. */
@@ -319,9 +355,6 @@ int propagate_switch(const Config *cfg, const PolicySet *ps, int mount_fd, const
                 rep.forced++;
         }
 
-        r = pending_load(cfg, &pend, &n_pend);
-        if (r < 0)
-                goto finish;
         force_fds = calloc(n + 1, sizeof(int));
         if (!force_fds) {
                 r = -ENOMEM;
@@ -391,7 +424,9 @@ int propagate_switch(const Config *cfg, const PolicySet *ps, int mount_fd, const
         }
         /* All force namespaces from inside, in one child. */
         r = in_namespaces(force_fds, n_force, cfg->target, op_remove_top);
-        if (r > 0)
+        if (r < 0)
+                log_warning("Could not enter the force namespaces: %s", strerror(-r));
+        else if (r > 0)
                 log_warning("Could not switch %d namespace(s).", r);
         r = pending_save(cfg, pend, n_pend);
         if (r < 0)
@@ -516,9 +551,12 @@ static int enforce(const Config *cfg, bool all) {
                 if (fd < 0 || all || (pend[i].deadline && pend[i].deadline <= now)) {
                         if (fd >= 0) {
                                 r = in_namespace(fd, cfg->target, -EBADF, op_remove_top);
-                                if (r < 0)
+                                if (r < 0) {
+                                        /* Keep it: the next run tries again. */
                                         log_warning("Cannot force the namespace of pid %d: %s", (int) pend[i].pid, strerror(-r));
-                                else {
+                                        i++;
+                                        continue;
+                                } else {
                                         log_info("%s: switched the namespace of pid %d.",
                                                  all ? "Its old image is needed for a newer update" : "Deadline passed", (int) pend[i].pid);
                                         forced++;

@@ -102,6 +102,9 @@ static int write_partial(SlotWriter *w, const char *name, const char *data, size
         r = loop_write(fd, data, len);
         if (r < 0)
                 return log_debug_errno(r, "Cannot write %s/%s: %m", w->dir, name);
+        /* On disk before the rename that makes the slot complete, like the image. */
+        if (fsync(fd) < 0)
+                return log_debug_errno(errno, "Cannot write %s/%s: %m", w->dir, name);
         return 0;
 }
 
