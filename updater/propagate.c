@@ -223,7 +223,39 @@ static void notify_namespace(unsigned long long inode, const char *sig) {
 /* Deadlines without a resident daemon: a detached child sleeps until the earliest one and runs
  * `osupdate release --expired`; if it dies, the next osupdate command enforces them anyway. */
 static void schedule_deadline(const Config *cfg, time_t when) {
-        pid_t child = fork();
+        pid_t child;
+
+        /* Where systemd runs, a transient timer does it (osupdate-expire.timer also sweeps every
+         * minute); elsewhere, and if systemd-run fails, the detached child below. */
+        if (access("/run/systemd/system", F_OK) == 0) {
+                char secs[32], unit[64], self[4096];
+                ssize_t l = readlink("/proc/self/exe", self, sizeof self - 1);
+                int status;
+
+                /* The transient service runs elsewhere: it needs our binary's real path. */
+                if (l <= 0)
+                        goto detached;
+                self[l] = 0;
+                snprintf(secs, sizeof secs, "%llds", (long long) MAX(when - time(NULL), (time_t) 1));
+                snprintf(unit, sizeof unit, "osupdate-deadline-%lld", (long long) when);
+                child = fork();
+                if (child == 0) {
+                        (void) close_range(3, ~0U, 0);
+                        if (cfg->path)
+                                execlp("systemd-run", "systemd-run", "--quiet", "--unit", unit, "--on-active", secs,
+                                       self, "release", "--expired", "--config", cfg->path, (char *) NULL);
+                        else
+                                execlp("systemd-run", "systemd-run", "--quiet", "--unit", unit, "--on-active", secs,
+                                       self, "release", "--expired", (char *) NULL);
+                        _exit(127);
+                }
+                if (child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                        return;
+                log_debug("systemd-run failed; using a detached timer instead.");
+        }
+
+detached:
+        child = fork();
 
         if (child != 0) {
                 if (child > 0)
