@@ -397,10 +397,6 @@ static bool network_error(int r) {
         return r == -ECOMM || r == -ETIMEDOUT || r == -EREMOTEIO || r == -ECONNABORTED;
 }
 
-static ssize_t fd_source_read(void *userdata, void *buf, size_t len) {
-        return loop_read(*(int *) userdata, buf, len);
-}
-
 /* What a resumed download reads: the bundle's head and the image's verified-before bytes from the
  * slot (through the verifier again: nothing on disk is trusted), then the network from there. */
 typedef struct ResumeSource {
@@ -513,7 +509,7 @@ static int install_source(ApplyContext *ctx, SlotWriter *w, const Keyring *keyri
                 fd = open(o->source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
                 if (fd < 0)
                         return log_debug_errno(errno, "Cannot open bundle %s: %m", o->source);
-                return read_into_slot(ctx, w, keyring, fd_source_read, &fd);
+                return read_into_slot(ctx, w, keyring, bundle_fd_read, &fd);
         }
 
         /* The URL itself, then each Mirror= with the same file name. */

@@ -55,7 +55,7 @@ static la_ssize_t source_read(struct archive *a, void *userdata, const void **re
         return n;
 }
 
-static ssize_t fd_read(void *userdata, void *buf, size_t len) {
+ssize_t bundle_fd_read(void *userdata, void *buf, size_t len) {
         return loop_read(*(int *) userdata, buf, len);
 }
 
@@ -474,7 +474,7 @@ int bundle_read(BundleReadFunc fn, void *fn_userdata, const BundleReadOptions *o
 }
 
 int bundle_read_fd(int fd, const BundleReadOptions *opts, Manifest **ret_manifest, SignatureReport *ret_report) {
-        return bundle_read(fd_read, &fd, opts, ret_manifest, ret_report);
+        return bundle_read(bundle_fd_read, &fd, opts, ret_manifest, ret_report);
 }
 
 int bundle_read_manifest_unverified(int fd, char **ret, size_t *ret_len) {
@@ -482,7 +482,7 @@ int bundle_read_manifest_unverified(int fd, char **ret, size_t *ret_len) {
         int k;
 
         log_detail_clear();
-        k = reader_open(&r, fd_read, &fd);
+        k = reader_open(&r, bundle_fd_read, &fd);
         if (k < 0)
                 return k;
         return read_small_member(&r, "manifest.json", MANIFEST_MAX_SIZE, ret, ret_len);

@@ -58,6 +58,8 @@ typedef ssize_t (*BundleReadFunc)(void *userdata, void *buf, size_t len);
  *   sink errors and I/O errors as they are */
 int bundle_read(BundleReadFunc fn, void *fn_userdata, const BundleReadOptions *opts, Manifest **ret_manifest,
                 SignatureReport *ret_report);
+/* A BundleReadFunc over a file descriptor (userdata: int *). */
+ssize_t bundle_fd_read(void *userdata, void *buf, size_t len);
 int bundle_read_fd(int fd, const BundleReadOptions *opts, Manifest **ret_manifest, SignatureReport *ret_report);
 
 /* Returns the raw bytes of the first member, manifest.json, without checking anything else. */

@@ -34,7 +34,6 @@
 #define SALT_SIZE 32U
 #define BLOCK_SIZE 4096U
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(VerityHasher *, verity_hasher_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(VerityTreeChecker *, verity_tree_checker_free);
 
 _printf_(1, 2) static int usage_error(const char *fmt, ...) {
@@ -71,34 +70,16 @@ static int make_temp(const char *out, const char *what, char **ret) {
 
 /* Computes the tree of image into tree_fd (unless tree_fd < 0) and its root. */
 static int hash_image(const char *image, const VerityParams *p, int tree_fd, uint8_t *root, size_t *root_len) {
-        _cleanup_(verity_hasher_freep) VerityHasher *h = NULL;
-        _cleanup_free_ void *buf = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        const size_t bufsize = 4U * 1024U * 1024U;
+        _cleanup_close_ int fd = open(image, O_RDONLY | O_CLOEXEC);
         int r;
 
-        fd = open(image, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return log_error_errno(errno, "Cannot open %s: %m", image);
-        buf = malloc(bufsize);
-        if (!buf)
-                return log_oom();
-        r = verity_hasher_new(p, tree_fd, verity_default_threads(), &h);
-        if (r < 0)
-                return log_error_errno(r, "Cannot set up verity hashing: %m");
-        for (;;) {
-                ssize_t n = loop_read(fd, buf, bufsize);
-                if (n < 0)
-                        return log_error_errno((int) n, "Cannot read %s: %m", image);
-                if (n == 0)
-                        break;
-                r = verity_hasher_update(h, buf, (size_t) n);
-                if (r < 0)
-                        return log_error_errno(r, "Verity hashing of %s failed: %m", image);
-        }
-        r = verity_hasher_finish(h, root, root_len);
-        if (r < 0)
+        r = verity_hash_fd(fd, p, tree_fd, verity_default_threads(), root, root_len);
+        if (r == -EBADMSG)
                 return log_error_errno(r, "%s changed size while being hashed.", image);
+        if (r < 0)
+                return log_error_errno(r, "Verity hashing of %s failed: %m", image);
         return 0;
 }
 

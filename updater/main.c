@@ -50,6 +50,7 @@ static const struct {
         { EFBIG, 34 },          /* larger than MaxBytes= */
         { EXDEV, 35 },          /* the bundle changed on the server during the download */
         { EALREADY, 40 },       /* release: nothing pending for this namespace (nothing changed) */
+        { ESRCH, 41 },          /* release --pid: no such process */
 };
 
 static int exit_code_of(int r) {

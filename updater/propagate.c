@@ -127,32 +127,6 @@ static int ns_proc_fd = -EBADF;
  * shares its filesystem context with no other thread. */
 typedef int (*NsOp)(const char *target, int mount_fd);
 
-static int in_namespace(int ns_fd, const char *target, int mount_fd, NsOp op) {
-        _cleanup_close_ int proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        pid_t child;
-        int status;
-
-        if (proc < 0)
-                return -errno;
-        ns_proc_fd = proc;
-        child = fork();
-        if (child < 0)
-                return -errno;
-        if (child == 0) {
-                int r;
-                if (setns(ns_fd, CLONE_NEWNS) < 0)
-                        _exit(errno & 0xff);
-                r = op(target, mount_fd);
-                _exit(r < 0 ? (-r) & 0xff : 0);
-        }
-        while (waitpid(child, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        if (!WIFEXITED(status))
-                return -EIO;
-        return -WEXITSTATUS(status);
-}
-
 /* Old tops go only where a newer image is beneath them: never leave a namespace without one.
  * A namespace that deferred several updates holds them all: propagation puts each newer image at
  * the bottom of its stack (beneath everything, on the parent), so everything above the bottom is
@@ -163,15 +137,16 @@ static int op_remove_top(const char *target, int mount_fd) {
         return mount_remove_stale_tops(ns_proc_fd, target);
 }
 
-/* The same op in several namespaces, one after the other, in a single child. Returns the number
- * of namespaces where it failed. */
-static int in_namespaces(const int *fds, size_t n, const char *target, NsOp op) {
+/* Runs op in each namespace in turn, in one child. Returns 0, or the negative errno of the first
+ * namespace where it failed (the later ones are still tried). */
+static int in_namespaces(const int *fds, size_t n, const char *target, int mount_fd, NsOp op) {
         _cleanup_close_ int proc = -EBADF;
         pid_t child;
         int status;
 
         if (n == 0)
                 return 0;
+        /* Opened here, in the host: see mount_count_at_in(). */
         proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (proc < 0)
                 return -errno;
@@ -180,16 +155,24 @@ static int in_namespaces(const int *fds, size_t n, const char *target, NsOp op) 
         if (child < 0)
                 return -errno;
         if (child == 0) {
-                unsigned failed = 0;
-                for (size_t i = 0; i < n; i++)
-                        if (setns(fds[i], CLONE_NEWNS) < 0 || op(target, -EBADF) < 0)
-                                failed++;
-                _exit((int) MIN(failed, 255U));
+                int first = 0;
+                for (size_t i = 0; i < n; i++) {
+                        int r = setns(fds[i], CLONE_NEWNS) < 0 ? -errno : op(target, mount_fd);
+                        if (r < 0 && first == 0)
+                                first = r;
+                }
+                _exit((-first) & 0xff);
         }
         while (waitpid(child, &status, 0) < 0)
                 if (errno != EINTR)
                         return -errno;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : (int) n;
+        if (!WIFEXITED(status))
+                return -EIO;
+        return -WEXITSTATUS(status);
+}
+
+static int in_namespace(int ns_fd, const char *target, int mount_fd, NsOp op) {
+        return in_namespaces(&ns_fd, 1, target, mount_fd, op);
 }
 
 static int op_tuck_clone(const char *target, int clone_fd) {
@@ -455,11 +438,9 @@ int propagate_switch(const Config *cfg, const PolicySet *ps, int mount_fd, const
                 }
         }
         /* All force namespaces from inside, in one child. */
-        r = in_namespaces(force_fds, n_force, cfg->target, op_remove_top);
+        r = in_namespaces(force_fds, n_force, cfg->target, -EBADF, op_remove_top);
         if (r < 0)
-                log_warning("Could not enter the force namespaces: %s", strerror(-r));
-        else if (r > 0)
-                log_warning("Could not switch %d namespace(s).", r);
+                log_warning("Could not switch every force namespace: %s", strerror(-r));
         r = pending_save(cfg, pend, n_pend);
         if (r < 0)
                 goto finish;
@@ -503,7 +484,7 @@ static int pending_lookup(const Config *cfg, pid_t pid, Pending **ret, size_t *r
 
         r = own_inode(pid, &ino);
         if (r < 0)
-                return log_debug_errno(r, "No such process %d: %m", (int) pid);
+                return log_debug_errno(ESRCH, "No such process %d.", (int) pid);
         r = pending_load(cfg, ret, ret_n);
         if (r < 0)
                 return r;

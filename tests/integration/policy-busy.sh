@@ -52,6 +52,14 @@ expect "apply v3 while v2 is still deferred" 0 "2 -> 3" osup apply "$T/v3.osup"
 expect "release the container" 0 "Released" osup release --pid "$(pid_of ctr)"
 [ "$(version_in ctr)" = 3 ] && [ "$(mounts_in ctr)" = 1 ] && ok "the container sees v3" ||
         not_ok "container after release: v$(version_in ctr), $(mounts_in ctr) mounts"
+# Bad release calls: a clear error, their own exit code, and nothing changes.
+pending_before=$(sha256sum <"$T/run/pending.json")
+expect "release --pid of no process" 41 "No such process 999999999" osup release --pid 999999999
+expect "release --check --pid of no process" 41 "No such process" osup release --check --pid 999999999
+expect "release --pid that is no number" 2 "invalid --pid" osup release --pid abc
+expect "release --check with --expired" 2 "invalid arguments for 'release'" osup release --check --expired
+[ "$(sha256sum <"$T/run/pending.json")" = "$pending_before" ] && [ "$(version_in defer)" = 1 ] &&
+        ok "bad release calls changed nothing" || not_ok "a bad release call changed something"
 expect "release --pid" 0 "Released" osup release --pid "$(pid_of defer)"
 [ "$(version_in defer)" = 3 ] && [ "$(mounts_in defer)" = 1 ] && ok "after its release the namespace sees v3, one mount" ||
         not_ok "defer after release: v$(version_in defer), $(mounts_in defer) mounts"
