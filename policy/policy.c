@@ -43,8 +43,16 @@ bool policy_rule_matches(const PolicyRule *r, const NamespaceFacts *ns) {
         return true;
 }
 
-static bool names_processes(const PolicyRule *r) {
+bool policy_rule_names_processes(const PolicyRule *r) {
         return r->unit || r->cgroup || r->executable;
+}
+
+static bool one_matches(const char *value, const char *pattern) {
+        return !pattern || (value && fnmatch(pattern, value, 0) == 0);
+}
+
+bool policy_rule_matches_process(const PolicyRule *r, const ProcessFacts *p) {
+        return one_matches(p->unit, r->unit) && one_matches(p->cgroup, r->cgroup) && one_matches(p->executable, r->executable);
 }
 
 int policy_decide(const PolicySet *s, const NamespaceFacts *ns, bool critical, PolicyDecision *ret) {
@@ -52,6 +60,7 @@ int policy_decide(const PolicySet *s, const NamespaceFacts *ns, bool critical, P
                 .mode = s->default_mode,
                 .deadline_usec = s->default_deadline_usec,
                 .notify = "none",
+                .rule_index = -1,
         };
 
         if (s->default_mode < 0 || s->default_mode >= _POLICY_MODE_MAX)
@@ -68,7 +77,7 @@ int policy_decide(const PolicySet *s, const NamespaceFacts *ns, bool critical, P
                 if (!policy_rule_matches(r, ns))
                         continue;
                 /* A catch-all rule does not hold the host back: only one that names its processes. */
-                if (ns->host && !names_processes(r))
+                if (ns->host && !policy_rule_names_processes(r))
                         continue;
                 if (r->mode >= 0)
                         d.mode = r->mode;
@@ -77,6 +86,7 @@ int policy_decide(const PolicySet *s, const NamespaceFacts *ns, bool critical, P
                 if (r->notify)
                         d.notify = r->notify;
                 d.rule = r->name;
+                d.rule_index = (ssize_t) i;
         }
 
         if (critical && d.mode == POLICY_DEFER) {

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Which mount namespace gets the new /usr how: force (the old top goes at once), defer (the
  * namespace's service drops it at a safe point, at the latest by a deadline), or skip. Rules come
@@ -49,11 +50,20 @@ typedef struct NamespaceFacts {
         char **executables;
 } NamespaceFacts;
 
+/* One process whose attributes can be trusted (the caller decides which). */
+typedef struct ProcessFacts {
+        pid_t pid;
+        char *executable;
+        char *cgroup;
+        char *unit;             /* its systemd unit, NULL: none */
+} ProcessFacts;
+
 typedef struct PolicyDecision {
         PolicyMode mode;
         uint64_t deadline_usec; /* 0: none (defer without a deadline waits for a release) */
         const char *notify;     /* "none" or a signal name */
         const char *rule;       /* the last rule that matched, or NULL */
+        ssize_t rule_index;     /* its index in the set, -1: none */
         bool overridden;        /* a defer turned into force by a critical update */
 } PolicyDecision;
 
@@ -64,6 +74,10 @@ typedef struct PolicyDecision {
 int policy_decide(const PolicySet *s, const NamespaceFacts *ns, bool critical, PolicyDecision *ret);
 
 bool policy_rule_matches(const PolicyRule *r, const NamespaceFacts *ns);
+/* Does the rule match this one process (every Unit=/Cgroup=/Executable= it names, on it alone)? */
+bool policy_rule_matches_process(const PolicyRule *r, const ProcessFacts *p);
+/* Does the rule name processes at all (Unit=, Cgroup= or Executable=)? */
+bool policy_rule_names_processes(const PolicyRule *r);
 
 void policy_set_done(PolicySet *s);
 void policy_rule_done(PolicyRule *r);

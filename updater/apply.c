@@ -21,6 +21,11 @@
 #include "os-release.h"
 #include "policy-load.h"
 #include "propagate.h"
+#include "release.h"
+#include "slot-seal.h"
+#include "facts.h"
+#include "failpoint.h"
+#include "plan.h"
 #include "slot.h"
 #include "verity-activate.h"
 #include "version.h"
@@ -34,12 +39,13 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000U + (uint64_t) ts.tv_nsec / 1000U;
 }
 
-/* OSUPDATE_FAILPOINT=<name> kills the process at that step, as a crash would (tests only). */
-static void failpoint(const char *name) {
-        const char *f = getenv("OSUPDATE_FAILPOINT");
-
-        if (f && strcmp(f, name) == 0)
-                (void) raise(SIGKILL);
+void dry_run_done(DryRun *d) {
+        free(d->newest_live);
+        switch_plan_done(&d->plan);
+        for (size_t i = 0; i < d->n_ns; i++)
+                free(d->ns[i].version);
+        free(d->ns);
+        *d = (DryRun) { .slot = -1 };
 }
 
 void apply_result_done(ApplyResult *r) {
@@ -98,7 +104,7 @@ static int begin(const Config *cfg, bool recover, int *ret_lock, State *ret_stat
         r = update_lock(cfg, &lock);
         if (r < 0)
                 return r;
-        (void) propagate_enforce_deadlines(cfg);
+        (void) release_expired(cfg);
         r = state_load(cfg->state_directory, &s);
         if (r == -EUCLEAN)
                 return log_debug_errno(ENOTRECOVERABLE, "%s/state.json is corrupt: %s Nothing was changed; "
@@ -147,7 +153,7 @@ int update_recover(const Config *cfg, State *s) {
                         if (slot_resume_load(cfg->state_directory, i, &res) >= 0)
                                 continue;
                         /* Leftovers of an interrupted write: nothing in them was trusted yet. */
-                        r = slot_clear(cfg->state_directory, i);
+                        r = slot_unseal_and_clear(cfg->state_directory, i);
                         if (r < 0)
                                 return r;
                         if (s->slots[i].state != SLOT_EMPTY) {
@@ -157,21 +163,19 @@ int update_recover(const Config *cfg, State *s) {
                 }
 
         if (s->switching >= 0) {
-                int x = s->switching, n = mount_count_at(cfg->target);
-                _cleanup_free_ char *id = NULL, *live = NULL;
+                int x = s->switching;
+                bool switched = false;
 
-                if (n >= 2) {
-                        /* The new image is beneath the old top: finish the switch by removing the top,
-                         * which can only move every namespace forward. */
-                        log_debug("Recovering: finishing the interrupted switch to slot %s.", slot_name(x));
-                        r = mount_remove_top(cfg->target);
-                        if (r < 0)
-                                return r;
-                }
-                if (update_live_os(cfg, &id, &live) >= 0 && live && s->slots[x].version &&
-                    version_compare(live, s->slots[x].version) == 0) {
+                /* From the write-ahead records and what is mounted where: unrecorded stacks move
+                 * forward (finishing the switch), recorded deferrals keep their deadlines. */
+                r = release_recover(cfg, 1U << x, &switched);
+                if (r < 0)
+                        return r;
+                if (switched) {
+                        log_debug("Recovering: the switch to slot %s went in; it is active.", slot_name(x));
                         s->active = x;
                         s->next_boot = x;
+                        s->staged = -1;
                         s->boot_tries = BOOT_TRIES;
                         s->good = false;
                 } else
@@ -182,17 +186,32 @@ int update_recover(const Config *cfg, State *s) {
         return changed ? save(cfg, s) : 0;
 }
 
-/* Attaches, verifies and mounts the slot's image, checks the image's own os-release against the
- * manifest, then tucks it beneath Target and removes the old top. State is written before the
- * tuck (switching = slot) and after the top is gone (active = slot). */
-static int switch_to_slot(const Config *cfg, State *s, int slot, bool *ret_degraded, bool *ret_staged_only) {
+/* A slot whose image turned out not to be a usable /usr for its manifest: emptied, so nothing
+ * ever tries it again. */
+static int slot_reject(const Config *cfg, State *s, int slot, int error) {
+        (void) slot_unseal_and_clear(cfg->state_directory, slot);
+        slot_forget(s, slot);
+        (void) save(cfg, s);
+        return error;
+}
+
+/* Trust at use: the slot's signed manifest is authenticated again, the planner admits it for this
+ * kind of switch, then the image is attached, bound to the signed root hash (dm-verity, or the
+ * whole tree checked over the very loop device that is then mounted), mounted, its own os-release
+ * checked against the manifest, tucked beneath Target, and the switch plan carried out. State is
+ * written before the tuck (switching = slot) and after (active = slot). */
+static int switch_to_slot(const Config *cfg, const Keyring *keyring, State *s, int slot, PlanKind kind, ApplyResult *ret) {
         _cleanup_(policy_set_done) PolicySet policies = {};
+        _cleanup_(facts_done) Facts facts = {};
+        _cleanup_(switch_plan_done) SwitchPlan plan = {};
+        _cleanup_free_ SwitchNamespace *sns = NULL;
         PropagateReport rep = {};
         _cleanup_(manifest_freep) Manifest *m = NULL;
         _cleanup_free_ char *dir = slot_path(cfg->state_directory, slot), *image = NULL, *tree = NULL, *loopdev = NULL,
                             *device = NULL, *name = NULL;
         _cleanup_close_ int loop_fd = -EBADF, mnt = -EBADF;
         const ManifestImage *img;
+        Verdict v;
         OsRelease o = {};
         uint64_t t_verified;
         bool kernel;
@@ -203,11 +222,22 @@ static int switch_to_slot(const Config *cfg, State *s, int slot, bool *ret_degra
         r = policy_load(cfg, &policies);
         if (r < 0)
                 return r;
-        r = slot_load_manifest(cfg->state_directory, slot, &m);
+        r = facts_gather(cfg, keyring, s, time(NULL), &facts);
         if (r < 0)
                 return r;
+        r = facts_authenticate_slot(cfg, keyring, slot, &m);
+        if (r < 0)
+                return log_debug_errno(r, "Slot %s: its stored signed manifest does not authenticate with today's keys (%s): "
+                                       "refusing to put it live.", slot_name(slot), strerror(-r));
+        plan_admit(&facts.device, m, kind, slot, &v);
+        if (v.error < 0)
+                return log_debug_errno(v.error, "%s", v.reason);
         img = &m->images[0];
+        ret->version = strdup(m->version);
 
+        r = slot_seal(cfg->state_directory, slot, true);
+        if (r < 0)
+                return r;
         r = loop_attach(image, &loop_fd, &loopdev);
         if (r < 0)
                 return r;
@@ -223,12 +253,17 @@ static int switch_to_slot(const Config *cfg, State *s, int slot, bool *ret_degra
         r = verity_open(loopdev, tree, &img->verity, img->root_hash, img->root_hash_size, kernel, name, &device);
         if (r < 0)
                 return r;
-        *ret_degraded = !kernel;
+        ret->degraded = !kernel;
         log_debug("Slot %s verified by dm-verity %s: mounting %s.", slot_name(slot), kernel ? "in the kernel" : "in userspace", device);
         failpoint("after-verity");
         t_verified = now_usec();
 
         r = mount_image_detached(device, img->fstype, &mnt);
+        if (r == -EMEDIUMTYPE) {
+                if (kernel)
+                        (void) verity_close(name);
+                return slot_reject(cfg, s, slot, r);
+        }
         if (r < 0)
                 goto fail_verity;
         /* The loop device now lives as long as the mount (autoclear). */
@@ -237,15 +272,26 @@ static int switch_to_slot(const Config *cfg, State *s, int slot, bool *ret_degra
         r = os_release_read_at(mnt, "lib/os-release", &o);
         if (r < 0) {
                 r = log_debug_errno(EILSEQ, "The image has no readable lib/os-release: it does not look like a /usr image.");
-                goto fail_verity;
+                goto fail_reject;
         }
         if (!o.id || strcmp(o.id, m->os_id) != 0 || !o.version || version_compare(o.version, m->version) != 0) {
                 r = log_debug_errno(EILSEQ, "The image's lib/os-release says %s %s, its manifest %s %s.",
                                     o.id ?: "(no ID)", o.version ?: "(no version)", m->os_id, m->version);
                 os_release_done(&o);
-                goto fail_verity;
+                goto fail_reject;
         }
         os_release_done(&o);
+
+        /* Planned now, so deadlines count from the switch, not from before the verification. */
+        sns = calloc(facts.n_ns + 1, sizeof(SwitchNamespace));
+        if (!sns) {
+                r = -ENOMEM;
+                goto fail_verity;
+        }
+        propagate_switch_facts(facts.ns, facts.n_ns, sns);
+        r = plan_switch(&policies, sns, facts.n_ns, m->critical, time(NULL), &plan);
+        if (r < 0)
+                goto fail_verity;
 
         failpoint("before-state-write");
         s->switching = slot;
@@ -268,7 +314,7 @@ static int switch_to_slot(const Config *cfg, State *s, int slot, bool *ret_degra
                 s->next_boot = slot;
                 s->boot_tries = BOOT_TRIES;
                 s->good = false;
-                *ret_staged_only = true;
+                ret->staged_only = true;
                 if (kernel)
                         (void) verity_close(name); /* deferred: goes with our detached mount */
                 r = save(cfg, s);
@@ -284,23 +330,33 @@ static int switch_to_slot(const Config *cfg, State *s, int slot, bool *ret_degra
         }
         failpoint("after-tuck");
 
-        /* The old top goes per policy: for force namespaces the host's unmount propagates (it follows
-         * the parent: the new mount), defer namespaces keep theirs until they release it. */
-        r = propagate_switch(cfg, &policies, mnt, m->version, m->critical, &rep);
+        r = propagate_execute(cfg, &plan, facts.ns, facts.n_ns, mnt, m->version, &rep);
         if (r < 0)
                 return r;
+        for (size_t i = 0; i < plan.n_steps; i++) {
+                if (plan.steps[i].overridden && plan.steps[i].action == SWITCH_NOW)
+                        log_info("Critical update: namespace of pid %d (rule %s) is switched now, not deferred.",
+                                 (int) facts.ns[i].pid, plan.steps[i].rule ?: "default");
+                if (plan.steps[i].follows_parent)
+                        log_info("Namespace of pid %d follows its parent service (pid %d), which is switched now.",
+                                 (int) facts.ns[i].pid, facts.ns[i].parent >= 0 ? (int) facts.ns[facts.ns[i].parent].pid : 0);
+        }
         if (rep.deferred > 0)
-                log_info("%u namespace(s) deferred, %u forced, %u skipped%s.", rep.deferred, rep.forced, rep.skipped,
-                         rep.next_deadline ? "; the deadline forces them later" : "");
+                log_info("%u namespace(s) deferred, %u forced, %u skipped; the deadline forces them later.", rep.deferred,
+                         rep.forced, rep.skipped);
         /* bench/apply reads this: from "image verified" to "every namespace shows it". */
         if (getenv("OSUPDATE_TIMING"))
                 fprintf(stderr, "timing: verified-to-switched %.3f ms\n", (double) (now_usec() - t_verified) / 1000.0);
 
-        if (s->active >= 0 && s->active != slot && kernel) {
-                _cleanup_free_ char *old = NULL;
-                /* Deferred: the old device goes once the last namespace lets go of it. */
-                if (asprintf(&old, "osupdate-usr-%s", slot_name(s->active)) >= 0)
-                        (void) verity_close(old);
+        if (s->active >= 0 && s->active != slot) {
+                if (kernel) {
+                        _cleanup_free_ char *old = NULL;
+                        /* Deferred: the old device goes once the last namespace lets go of it. */
+                        if (asprintf(&old, "osupdate-usr-%s", slot_name(s->active)) >= 0)
+                                (void) verity_close(old);
+                }
+                /* The previous slot stays sealed while anything still has it mounted; it is unsealed
+                 * only when it is written again. */
         }
         s->active = slot;
         s->next_boot = slot;
@@ -314,6 +370,11 @@ static int switch_to_slot(const Config *cfg, State *s, int slot, bool *ret_degra
         failpoint("after-state-write");
         return 0;
 
+fail_reject:
+        if (kernel)
+                (void) verity_close(name);
+        mnt = safe_close(mnt);
+        return slot_reject(cfg, s, slot, r);
 fail_verity:
         if (kernel)
                 (void) verity_close(name);
@@ -324,19 +385,25 @@ typedef struct ApplyContext {
         const Config *cfg;
         State *state;
         int slot;
-        InstallFacts facts;
+        const DeviceFacts *device;
+        PlanKind kind;
+        bool dry_run;           /* verify and plan only: the slot is not touched */
         bool marked;
         bool resuming;          /* the slot holds the start of this very download */
+        Manifest *manifest;     /* dry run: the authentic manifest, for the plan */
 } ApplyContext;
 
 /* Called with the authentic manifest, before a payload byte is written. */
 static int apply_check(const Manifest *m, void *userdata) {
         ApplyContext *c = userdata;
+        Verdict v;
         int r;
 
-        r = install_check(m, &c->facts);
-        if (r < 0)
-                return r;
+        plan_admit(c->device, m, c->kind, -1, &v);
+        if (v.error < 0)
+                return log_debug_errno(v.error, "%s", v.reason);
+        if (c->dry_run)
+                return 0;
         if (c->resuming) {
                 /* Same URL, same file (If-Range held): the slot's partial image continues. */
                 c->marked = true;
@@ -346,7 +413,7 @@ static int apply_check(const Manifest *m, void *userdata) {
          * a slot that is not "ready" in state.json is never used: a crash from here on leaves
          * partial files that recovery removes (or a download to resume). If the slot held an
          * older version, state.json forgets it first; an empty slot needs no state change. */
-        r = slot_clear(c->cfg->state_directory, c->slot);
+        r = slot_unseal_and_clear(c->cfg->state_directory, c->slot);
         if (r < 0)
                 return r;
         c->marked = true;
@@ -356,40 +423,51 @@ static int apply_check(const Manifest *m, void *userdata) {
         return save(c->cfg, c->state);
 }
 
-static int pick_slot_once(const Config *cfg, const State *s, int *ret_busy) {
-        *ret_busy = 0;
-        for (int i = 0; i < SLOT_MAX; i++) {
-                int r;
+/* The slot a new bundle goes to, as the planner chooses it. A loop device with autoclear is
+ * released by the kernel shortly *after* the last unmount returns: right after a switch, the
+ * previous slot may look busy for a few milliseconds, so a busy slot held by nobody is asked
+ * about again for a while. */
+static int choose_slot(const Config *cfg, Facts *facts, bool dry_run, SlotPlan *ret) {
+        int r;
 
-                if (i == s->booted || i == s->active)
-                        continue;
-                r = slot_is_busy(cfg->state_directory, i);
-                if (r < 0)
-                        return r;
-                if (r > 0) {
-                        (*ret_busy)++;
-                        continue;
-                }
-                return i;
-        }
-        return -ETXTBSY;
-}
+        for (unsigned i = 0;; i++) {
+                bool lagging = false;
 
-static int pick_slot(const Config *cfg, const State *s) {
-        int r, busy;
-
-        /* A loop device with autoclear is released by the kernel shortly *after* the last unmount
-         * returns: right after a switch, the previous slot may look busy for a few milliseconds. */
-        for (unsigned i = 0; i < 100; i++) {
-                r = pick_slot_once(cfg, s, &busy);
-                if (r != -ETXTBSY || busy == 0)
+                plan_slot(&facts->device, ret);
+                if (ret->slot >= 0 && !ret->force_deferrals)
+                        return 0;
+                for (int k = 0; k < SLOT_MAX; k++)
+                        if (k != facts->device.active && k != facts->device.booted && facts->device.slots[k].busy &&
+                            !facts->device.slots[k].held_by_deferrals) {
+                                bool held = false;
+                                for (size_t j = 0; j < facts->n_ns; j++)
+                                        held = held || ((facts->ns[j].slots_at_target | facts->ns[j].slots_elsewhere) & (1U << k));
+                                lagging = lagging || !held;
+                        }
+                if (!lagging || i >= 100)
                         break;
                 (void) usleep(20000);
+                r = facts_refresh_busy(cfg, facts);
+                if (r < 0)
+                        return r;
         }
-        if (r == -ETXTBSY)
-                return log_debug_errno(ETXTBSY, "No slot can be written: %s.",
-                                       busy ? "the inactive slot is still mounted in some namespace" : "both slots are booted or live");
-        return r;
+        if (ret->slot < 0)
+                return log_debug_errno(ret->verdict.error, "%s", ret->verdict.reason);
+        if (dry_run)
+                return 0;
+        /* Deferrals of an older version hold the only slot to write: they move forward, to the
+         * live version, which frees it. Only those: others keep waiting. */
+        r = release_holding(cfg, facts->ns, facts->n_ns, 1U << ret->slot);
+        if (r < 0)
+                return r;
+        for (unsigned i = 0; i < 100; i++) {
+                r = slot_is_busy(cfg->state_directory, ret->slot);
+                if (r <= 0)
+                        return r;
+                (void) usleep(20000);
+        }
+        return log_debug_errno(ETXTBSY, "No slot can be written: slot %s is still in use after its deferrals ended "
+                               "(files open on the old /usr keep it).", slot_name(ret->slot));
 }
 
 /* Failures of the network, after which a partial download is worth keeping for a later run. */
@@ -425,11 +503,18 @@ static int read_into_slot(ApplyContext *ctx, SlotWriter *w, const Keyring *keyri
         BundleReadOptions opts = {
                 .keyring = keyring,
                 .signatures_required = ctx->cfg->signatures_required,
-                .now = ctx->facts.now,
-                .sink = &w->sink,
+                .now = ctx->device->now,
+                .sink = ctx->dry_run ? NULL : &w->sink,
         };
         int r;
 
+        if (ctx->dry_run) {
+                /* Every byte verified, nothing written: the manifest goes to the planner after. */
+                manifest_free(ctx->manifest);
+                ctx->manifest = NULL;
+                r = bundle_read(fn, userdata, &opts, &ctx->manifest, NULL);
+                return r < 0 ? r : apply_check(ctx->manifest, ctx);
+        }
         r = bundle_read(fn, userdata, &opts, NULL, NULL);
         if (r >= 0)
                 r = slot_writer_commit(w);
@@ -460,7 +545,7 @@ static int install_from_url(ApplyContext *ctx, SlotWriter *w, const Keyring *key
         bool have;
         int r;
 
-        have = ctx->state->slots[ctx->slot].state != SLOT_READY &&
+        have = !ctx->dry_run && ctx->state->slots[ctx->slot].state != SLOT_READY &&
                slot_resume_load(ctx->cfg->state_directory, ctx->slot, &res) >= 0 && strcmp(res.url, url) == 0;
         if (have) {
                 _cleanup_free_ char *dir = slot_path(ctx->cfg->state_directory, ctx->slot), *hp = NULL, *ip = NULL;
@@ -533,14 +618,37 @@ static int install_source(ApplyContext *ctx, SlotWriter *w, const Keyring *keyri
         return r;
 }
 
+static void dry_run_report(const Facts *facts, const SlotPlan *sp, const Manifest *m, const PolicySet *ps, DryRun *ret) {
+        _cleanup_free_ SwitchNamespace *sns = calloc(facts->n_ns + 1, sizeof(SwitchNamespace));
+
+        ret->slot = sp->slot;
+        ret->force_deferrals = sp->force_deferrals;
+        ret->newest_live = plan_newest_live(&facts->device) ? strdup(plan_newest_live(&facts->device)) : NULL;
+        if (!sns)
+                return;
+        propagate_switch_facts(facts->ns, facts->n_ns, sns);
+        if (plan_switch(ps, sns, facts->n_ns, m && m->critical, facts->device.now, &ret->plan) < 0)
+                return;
+        ret->n_ns = facts->n_ns;
+        ret->ns = calloc(facts->n_ns + 1, sizeof(DryRunNamespace));
+        for (size_t i = 0; ret->ns && i < facts->n_ns; i++)
+                ret->ns[i] = (DryRunNamespace) {
+                        .pid = facts->ns[i].pid,
+                        .inode = facts->ns[i].inode,
+                        .relation = facts->ns[i].relation,
+                        .trusted = facts->ns[i].trusted,
+                        .version = facts->ns[i].version ? strdup(facts->ns[i].version) : NULL,
+                };
+}
+
 int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions *o, ApplyResult *ret) {
-        _cleanup_free_ char *live_id = NULL, *live_version = NULL;
         _cleanup_(state_done) State s = {};
         _cleanup_(slot_writer_done) SlotWriter w = {};
         _cleanup_(policy_set_done) PolicySet policies = {};
+        _cleanup_(facts_done) Facts facts = {};
         _cleanup_close_ int lock = -EBADF;
-        ApplyContext ctx = { .cfg = cfg, .state = &s };
-        struct utsname u;
+        ApplyContext ctx = { .cfg = cfg, .state = &s, .kind = o->activate ? PLAN_APPLY : PLAN_FETCH, .dry_run = o->dry_run };
+        SlotPlan sp;
         int r;
 
         log_detail_clear();
@@ -548,6 +656,9 @@ int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions
         r = begin(cfg, false, &lock, &s);
         if (r < 0)
                 return r;
+        /* A dry run holds nothing while it downloads and verifies. */
+        if (o->dry_run)
+                lock = safe_close(lock);
 
         /* A broken policy is refused before anything changes. */
         r = policy_load(cfg, &policies);
@@ -560,33 +671,23 @@ int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions
         if (r == 0)
                 return log_debug_errno(ENOTBLK, "Target %s is not a mount point: there is no running image to update.", cfg->target);
 
-        r = update_recover(cfg, &s);
+        if (!o->dry_run) {
+                r = update_recover(cfg, &s);
+                if (r < 0)
+                        return r;
+        }
+        r = facts_gather(cfg, keyring, &s, time(NULL), &facts);
         if (r < 0)
                 return r;
-
-        r = update_live_os(cfg, &live_id, &live_version);
-        if (r < 0 && !cfg->os_id)
-                return log_debug_errno(EMEDIUMTYPE, "Cannot tell which OS runs: no %s/lib/os-release and no OSId= in the configuration.",
+        if (!facts.device.os_id)
+                return log_debug_errno(EMEDIUMTYPE, "Cannot tell which OS runs: %s/lib/os-release has no ID= and OSId= is not set.",
                                        cfg->target);
-        if (uname(&u) < 0)
-                return -errno;
-        ctx.facts = (InstallFacts) {
-                .os_id = cfg->os_id ?: live_id,
-                .architecture = u.machine,
-                .running_version = live_version,
-                .version_floor = s.version_floor,
-                .now = time(NULL),
-        };
-        if (!ctx.facts.os_id)
-                return log_debug_errno(EMEDIUMTYPE, "%s/lib/os-release has no ID= and OSId= is not set.", cfg->target);
+        ctx.device = &facts.device;
 
-        ctx.slot = pick_slot(cfg, &s);
-        if (ctx.slot == -ETXTBSY && propagate_force_pending(cfg) > 0)
-                /* Namespaces deferring an older version held the only slot to write: they moved
-                 * forward to the live version, which frees it. */
-                ctx.slot = pick_slot(cfg, &s);
-        if (ctx.slot < 0)
-                return ctx.slot;
+        r = choose_slot(cfg, &facts, o->dry_run, &sp);
+        if (r < 0)
+                return r;
+        ctx.slot = sp.slot;
 
         r = slot_writer_init(&w, cfg->state_directory, ctx.slot);
         if (r < 0)
@@ -594,6 +695,15 @@ int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions
         w.check = apply_check;
         w.userdata = &ctx;
         r = install_source(&ctx, &w, keyring, o);
+        if (o->dry_run) {
+                if (r >= 0 && ret->dry)
+                        dry_run_report(&facts, &sp, ctx.manifest, &policies, ret->dry);
+                if (ctx.manifest)
+                        ret->version = strdup(ctx.manifest->version);
+                ret->slot = sp.slot;
+                manifest_free(ctx.manifest);
+                return r;
+        }
         if (r < 0) {
                 /* A download cut by the network keeps what it verified so far, for the next run to
                  * resume. Any other failure: the slot is emptied, nothing is mounted, and the
@@ -613,14 +723,15 @@ int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions
         failpoint("after-slot-write");
 
         ret->slot = ctx.slot;
-        ret->version = strdup(s.slots[ctx.slot].version);
-        ret->previous_version = live_version ? strdup(live_version) : NULL;
-        if (!o->activate)
+        ret->previous_version = facts.host_version ? strdup(facts.host_version) : NULL;
+        if (!o->activate) {
+                ret->version = strdup(s.slots[ctx.slot].version);
                 return 0;
-        return switch_to_slot(cfg, &s, ctx.slot, &ret->degraded, &ret->staged_only);
+        }
+        return switch_to_slot(cfg, keyring, &s, ctx.slot, PLAN_APPLY, ret);
 }
 
-int update_apply_staged(const Config *cfg, ApplyResult *ret) {
+int update_apply_staged(const Config *cfg, const Keyring *keyring, ApplyResult *ret) {
         _cleanup_(state_done) State s = {};
         _cleanup_close_ int lock = -EBADF;
         int r;
@@ -633,13 +744,12 @@ int update_apply_staged(const Config *cfg, ApplyResult *ret) {
         if (s.staged < 0 || s.slots[s.staged].state != SLOT_READY)
                 return log_debug_errno(ENOMEDIUM, "No slot is staged: run 'osupdate fetch' first.");
         ret->slot = s.staged;
-        ret->version = strdup(s.slots[s.staged].version);
-        if (s.active >= 0)
+        if (s.active >= 0 && s.slots[s.active].version)
                 ret->previous_version = strdup(s.slots[s.active].version);
-        return switch_to_slot(cfg, &s, s.staged, &ret->degraded, &ret->staged_only);
+        return switch_to_slot(cfg, keyring, &s, s.staged, PLAN_STAGED, ret);
 }
 
-int update_rollback(const Config *cfg, ApplyResult *ret) {
+int update_rollback(const Config *cfg, const Keyring *keyring, ApplyResult *ret) {
         _cleanup_(state_done) State s = {};
         _cleanup_close_ int lock = -EBADF;
         int r, prev = -1;
@@ -655,14 +765,10 @@ int update_rollback(const Config *cfg, ApplyResult *ret) {
                         prev = i;
         if (prev < 0)
                 return log_debug_errno(ENOMEDIUM, "There is no other complete slot to roll back to.");
-        if (s.version_floor && version_compare(s.slots[prev].version, s.version_floor) < 0)
-                return log_debug_errno(ESTALE, "Slot %s holds version %s, below the version floor %s: refusing to roll back.",
-                                       slot_name(prev), s.slots[prev].version, s.version_floor);
         ret->slot = prev;
-        ret->version = strdup(s.slots[prev].version);
-        if (s.active >= 0)
+        if (s.active >= 0 && s.slots[s.active].version)
                 ret->previous_version = strdup(s.slots[s.active].version);
-        return switch_to_slot(cfg, &s, prev, &ret->degraded, &ret->staged_only);
+        return switch_to_slot(cfg, keyring, &s, prev, PLAN_ROLLBACK, ret);
 }
 
 int update_mark_good(const Config *cfg, bool raise_floor) {
@@ -701,7 +807,7 @@ int update_gc(const Config *cfg) {
                 r = slot_is_busy(cfg->state_directory, i);
                 if (r != 0)
                         continue;
-                r = slot_clear(cfg->state_directory, i);
+                r = slot_unseal_and_clear(cfg->state_directory, i);
                 if (r < 0)
                         return r;
                 slot_forget(&s, i);

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "fetch.h"
 #include "signature.h"
+#include "plan.h"
 #include "state.h"
 
 /* Holds /run/osupdate/lock (flock): one apply, rollback, mark-good or gc at a time.
@@ -19,18 +20,39 @@ int update_lock_full(const Config *cfg, bool wait, int *ret_fd);
  * new image is already beneath (or on top), else abandoned. Saves the state if it changed. */
 int update_recover(const Config *cfg, State *state);
 
+/* What a dry run would do (apply/fetch --dry-run): the plan, per namespace. */
+typedef struct DryRunNamespace {
+        pid_t pid;
+        unsigned long long inode;
+        int relation;           /* NamespaceRelation */
+        bool trusted;
+        char *version;
+} DryRunNamespace;
+
+typedef struct DryRun {
+        int slot;
+        bool force_deferrals;
+        char *newest_live;
+        SwitchPlan plan;
+        DryRunNamespace *ns;
+        size_t n_ns;
+} DryRun;
+void dry_run_done(DryRun *d);
+
 typedef struct ApplyResult {
         int slot;
         char *version;
         char *previous_version;
         bool degraded;          /* verity checked in userspace: no device-mapper */
         bool staged_only;       /* no mount-beneath: staged for the next boot */
+        DryRun *dry;            /* set by the caller for a dry run: filled with the plan */
 } ApplyResult;
 void apply_result_done(ApplyResult *r);
 
 typedef struct InstallOptions {
         const char *source;     /* a path, or an http:// or https:// URL */
         bool activate;          /* apply: switch live; fetch: only stage the verified slot */
+        bool dry_run;           /* verify and plan, change nothing */
         void (*progress)(uint64_t done, uint64_t total, void *userdata);
         void *userdata;
 } InstallOptions;
@@ -40,10 +62,10 @@ typedef struct InstallOptions {
 int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions *o, ApplyResult *ret);
 
 /* osupdate apply --staged: switch live to the slot `fetch` staged. */
-int update_apply_staged(const Config *cfg, ApplyResult *ret);
+int update_apply_staged(const Config *cfg, const Keyring *keyring, ApplyResult *ret);
 
 /* The one deliberate step back: switch live to the other ready slot (never below the floor). */
-int update_rollback(const Config *cfg, ApplyResult *ret);
+int update_rollback(const Config *cfg, const Keyring *keyring, ApplyResult *ret);
 
 int update_mark_good(const Config *cfg, bool raise_floor);
 

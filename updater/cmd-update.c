@@ -15,11 +15,15 @@
 #include "mount.h"
 #include "parse-util.h"
 #include "namespace.h"
+#include "plan.h"
+#include "fileio.h"
 #include "policy-load.h"
 #include "propagate.h"
+#include "release.h"
+#include "facts.h"
 #include "verity-activate.h"
 
-enum { OPT_CONFIG = 0x100, OPT_KEYS, OPT_JSON, OPT_RAISE_FLOOR, OPT_STAGED };
+enum { OPT_CONFIG = 0x100, OPT_KEYS, OPT_JSON, OPT_RAISE_FLOOR, OPT_STAGED, OPT_DRY_RUN };
 
 typedef struct Args {
         const char *config;
@@ -27,6 +31,7 @@ typedef struct Args {
         bool json;
         bool raise_floor;
         bool staged;
+        bool dry_run;
         const char *operand;
 } Args;
 
@@ -38,6 +43,7 @@ static int parse_args(int argc, char *argv[], const char *verb, bool want_operan
                 { "json", no_argument, NULL, OPT_JSON },
                 { "raise-floor", no_argument, NULL, OPT_RAISE_FLOOR },
                 { "staged", no_argument, NULL, OPT_STAGED },
+                { "dry-run", no_argument, NULL, OPT_DRY_RUN },
                 {},
         };
         int c;
@@ -53,10 +59,11 @@ static int parse_args(int argc, char *argv[], const char *verb, bool want_operan
                 case OPT_JSON: a->json = true; break;
                 case OPT_RAISE_FLOOR: a->raise_floor = true; break;
                 case OPT_STAGED: a->staged = true; break;
+                case OPT_DRY_RUN: a->dry_run = true; break;
                 }
         }
         if (a->staged) {
-                if (optind == argc)
+                if (optind == argc && !a->dry_run)
                         return 0;
                 goto usage;
         }
@@ -76,6 +83,7 @@ usage:
 #define A_JSON (1U << 2)
 #define A_FLOOR (1U << 3)
 #define A_STAGED (1U << 4)
+#define A_DRY_RUN (1U << 5)
 
 static int load_config(const Args *a, Config *cfg) {
         return config_load(a->config, cfg) < 0 ? -ENOEXEC : 0;
@@ -140,35 +148,103 @@ static void json_event(const Args *a, const char *event, int r, const ApplyResul
         fflush(stdout);
 }
 
+static void print_dry_run(const Args *a, const ApplyResult *res, const DryRun *d, bool activate) {
+        if (a->json) {
+                _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+                json_object *arr = json_object_new_array();
+
+                json_object_object_add(o, "event", json_object_new_string("plan"));
+                json_object_object_add(o, "version", res->version ? json_object_new_string(res->version) : NULL);
+                json_object_object_add(o, "slot", d->slot >= 0 ? json_object_new_string(slot_name(d->slot)) : NULL);
+                json_object_object_add(o, "newest_live", d->newest_live ? json_object_new_string(d->newest_live) : NULL);
+                json_object_object_add(o, "ends_deferrals_holding_slot", json_object_new_boolean(d->force_deferrals));
+                json_object_object_add(o, "activate", json_object_new_boolean(activate));
+                json_object_object_add(o, "per_namespace", json_object_new_boolean(d->plan.per_namespace));
+                for (size_t i = 0; i < d->n_ns && i < d->plan.n_steps; i++) {
+                        const SwitchStep *st = &d->plan.steps[i];
+                        json_object *e = json_object_new_object();
+
+                        json_object_object_add(e, "pid", json_object_new_int(d->ns[i].pid));
+                        json_object_object_add(e, "inode", json_object_new_uint64(d->ns[i].inode));
+                        json_object_object_add(e, "relation", json_object_new_string(ns_relation_to_string(d->ns[i].relation)));
+                        json_object_object_add(e, "trusted", json_object_new_boolean(d->ns[i].trusted));
+                        json_object_object_add(e, "version", d->ns[i].version ? json_object_new_string(d->ns[i].version) : NULL);
+                        json_object_object_add(e, "action", json_object_new_string(switch_action_to_string(st->action)));
+                        json_object_object_add(e, "from_inside", json_object_new_boolean(st->from_inside));
+                        json_object_object_add(e, "tuck_clone", json_object_new_boolean(st->tuck_clone));
+                        json_object_object_add(e, "follows_parent", json_object_new_boolean(st->follows_parent));
+                        json_object_object_add(e, "overridden", json_object_new_boolean(st->overridden));
+                        json_object_object_add(e, "deadline", json_object_new_int64(st->action == SWITCH_DEFER ? (int64_t) st->deadline : 0));
+                        json_object_object_add(e, "rule", st->rule ? json_object_new_string(st->rule) : NULL);
+                        json_object_object_add(e, "notify", json_object_new_int((int) st->n_notify));
+                        json_object_array_add(arr, e);
+                }
+                json_object_object_add(o, "namespaces", arr);
+                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+                return;
+        }
+        printf("Dry run: %s verified and admitted; nothing was changed.\n", res->version ?: "?");
+        printf("Would write: slot %s%s\n", d->slot >= 0 ? slot_name(d->slot) : "none",
+               d->force_deferrals ? " (after ending the deferrals that hold it)" : "");
+        printf("Newest live: %s\n", d->newest_live ?: "unknown");
+        if (!activate)
+                return;
+        printf("Switch:      %s\n", d->plan.per_namespace ? "per namespace (the new mount made private)" : "one unmount in the host propagates");
+        printf("  %-8s %-10s %-9s %-7s %s\n", "PID", "RELATION", "VERSION", "ACTION", "RULE");
+        for (size_t i = 0; i < d->n_ns && i < d->plan.n_steps; i++) {
+                const SwitchStep *st = &d->plan.steps[i];
+                char extra[96] = "";
+
+                if (st->action == SWITCH_DEFER)
+                        snprintf(extra, sizeof extra, " until %lld", (long long) st->deadline);
+                else if (st->follows_parent)
+                        snprintf(extra, sizeof extra, " (follows its parent)");
+                printf("  %-8d %-10s %-9s %-7s %s%s%s\n", (int) d->ns[i].pid, ns_relation_to_string(d->ns[i].relation),
+                       d->ns[i].version ?: "-", switch_action_to_string(st->action), st->rule ?: "-", extra,
+                       d->ns[i].trusted ? "" : " [untrusted]");
+        }
+}
+
 static int install(int argc, char *argv[], bool activate) {
         _cleanup_(config_done) Config cfg = {};
         _cleanup_(keyring_done) Keyring keyring = {};
         _cleanup_(apply_result_done) ApplyResult res = { .slot = -1 };
+        _cleanup_(dry_run_done) DryRun dry = { .slot = -1 };
         Progress p = { .tty = isatty(STDERR_FILENO), .start_usec = mono_usec() };
         InstallOptions o;
         Args a;
         int r;
 
         r = parse_args(argc, argv, activate ? "apply" : "fetch", true,
-                       A_CONFIG | A_KEYS | A_JSON | (activate ? A_STAGED : 0), &a);
+                       A_CONFIG | A_KEYS | A_JSON | A_DRY_RUN | (activate ? A_STAGED : 0), &a);
         if (r < 0)
                 return r;
         r = load_config(&a, &cfg);
         if (r < 0)
                 return r;
         p.json = a.json;
+        r = config_load_keyring(&cfg, a.keys, &keyring);
+        if (r < 0)
+                return r;
         if (a.staged) {
-                r = update_apply_staged(&cfg, &res);
+                r = update_apply_staged(&cfg, &keyring, &res);
                 if (r < 0)
                         return fail(r, "apply --staged failed");
                 print_switch(&res, "Updated live");
                 return 0;
         }
-        r = config_load_keyring(&cfg, a.keys, &keyring);
-        if (r < 0)
-                return r;
-        o = (InstallOptions) { .source = a.operand, .activate = activate, .progress = on_progress, .userdata = &p };
+        o = (InstallOptions) { .source = a.operand, .activate = activate, .dry_run = a.dry_run, .progress = on_progress, .userdata = &p };
+        if (a.dry_run)
+                res.dry = &dry;
         r = update_apply(&cfg, &keyring, &o, &res);
+        if (a.dry_run) {
+                if (r < 0) {
+                        json_event(&a, "plan", r, &res);
+                        return fail(r, activate ? "apply --dry-run: it would fail" : "fetch --dry-run: it would fail");
+                }
+                print_dry_run(&a, &res, &dry, activate);
+                return 0;
+        }
         json_event(&a, activate ? "apply" : "fetch", r, &res);
         if (r == -EOPNOTSUPP && res.staged_only) {
                 log_error("%s", log_detail() ?: "staged for the next boot");
@@ -194,17 +270,21 @@ int cmd_fetch(int argc, char *argv[]) {
 
 int cmd_rollback(int argc, char *argv[]) {
         _cleanup_(config_done) Config cfg = {};
+        _cleanup_(keyring_done) Keyring keyring = {};
         _cleanup_(apply_result_done) ApplyResult res = { .slot = -1 };
         Args a;
         int r;
 
-        r = parse_args(argc, argv, "rollback", false, A_CONFIG, &a);
+        r = parse_args(argc, argv, "rollback", false, A_CONFIG | A_KEYS, &a);
         if (r < 0)
                 return r;
         r = load_config(&a, &cfg);
         if (r < 0)
                 return r;
-        r = update_rollback(&cfg, &res);
+        r = config_load_keyring(&cfg, a.keys, &keyring);
+        if (r < 0)
+                return r;
+        r = update_rollback(&cfg, &keyring, &res);
         if (r < 0)
                 return fail(r, "rollback failed");
         print_switch(&res, "Rolled back live");
@@ -259,12 +339,20 @@ static json_object *strv_to_json(char **l) {
         return a;
 }
 
+/* The policy a switch step carries out, as status has always named it. */
+static const char *action_policy(SwitchAction a) {
+        return a == SWITCH_NOW ? "force" : a == SWITCH_DEFER ? "defer" : a == SWITCH_SKIP ? "skip" : "none";
+}
+
 int cmd_status(int argc, char *argv[]) {
         _cleanup_(config_done) Config cfg = {};
         _cleanup_(state_done) State s = {};
         _cleanup_(policy_set_done) PolicySet policies = {};
         MountNamespace *nss = NULL;
-        _cleanup_free_ PolicyDecision *dec = NULL;
+        _cleanup_free_ SwitchNamespace *sns = NULL;
+        _cleanup_(switch_plan_done) SwitchPlan plan = {};
+        _cleanup_free_ char *slots = NULL;
+        time_t now = time(NULL);
         size_t n_ns = 0;
         _cleanup_free_ char *id = NULL, *live = NULL;
         const char *mode;
@@ -288,15 +376,19 @@ int cmd_status(int argc, char *argv[]) {
         if (r < 0)
                 return r;
         (void) update_live_os(&cfg, &id, &live);
-        r = namespace_discover(cfg.target, &nss, &n_ns);
+        slots = path_join(cfg.state_directory, "slots");
+        if (!slots)
+                return log_oom();
+        r = namespace_discover(cfg.target, slots, &nss, &n_ns);
         if (r < 0)
                 log_warning("Cannot list mount namespaces: %s", strerror(-r));
-        dec = calloc(n_ns + 1, sizeof(PolicyDecision));
-        if (!dec)
+        /* The plan an update would follow now: the planner's, not derived again here. */
+        sns = calloc(n_ns + 1, sizeof(SwitchNamespace));
+        if (!sns)
                 return log_oom();
-        for (size_t i = 0; i < n_ns; i++)
-                (void) policy_decide(&policies, &nss[i].facts, false, &dec[i]);
-        (void) propagate_effective(nss, n_ns, dec, false);
+        propagate_switch_facts(nss, n_ns, sns);
+        if (n_ns > 0 && plan_switch(&policies, sns, n_ns, false, now, &plan) < 0)
+                return log_oom();
         dm = verity_kernel_available();
         beneath = mount_beneath_supported();
         mode = cfg.verity == VERITY_MODE_USERSPACE || (cfg.verity == VERITY_MODE_AUTO && !dm) ? "userspace" : "kernel";
@@ -320,22 +412,23 @@ int cmd_status(int argc, char *argv[]) {
                         json_object *arr = json_object_new_array();
                         for (size_t i = 0; i < n_ns; i++) {
                                 json_object *e = json_object_new_object();
-                                PolicyDecision d = dec[i];
+                                const SwitchStep *d = &plan.steps[i];
                                 json_object_object_add(e, "pid", json_object_new_int(nss[i].pid));
                                 json_object_object_add(e, "inode", json_object_new_uint64(nss[i].inode));
                                 json_object_object_add(e, "processes", json_object_new_int((int) nss[i].n_pids));
                                 json_object_object_add(e, "relation", json_object_new_string(ns_relation_to_string(nss[i].relation)));
                                 json_object_object_add(e, "version", nss[i].version ? json_object_new_string(nss[i].version) : NULL);
                                 json_object_object_add(e, "mounts_at_target", json_object_new_int((int) nss[i].mounts_at_target));
-                                json_object_object_add(e, "policy", json_object_new_string(policy_mode_to_string(d.mode)));
-                                json_object_object_add(e, "deadline_sec", json_object_new_int64((int64_t) (d.deadline_usec / 1000000)));
-                                json_object_object_add(e, "rule", d.rule ? json_object_new_string(d.rule) : NULL);
-                                json_object_object_add(e, "follows_parent", json_object_new_boolean(d.overridden));
+                                json_object_object_add(e, "policy", json_object_new_string(action_policy(d->action)));
+                                json_object_object_add(e, "deadline_sec", json_object_new_int64(d->action == SWITCH_DEFER ? (int64_t) (d->deadline - now) : 0));
+                                json_object_object_add(e, "rule", d->rule ? json_object_new_string(d->rule) : NULL);
+                                json_object_object_add(e, "follows_parent", json_object_new_boolean(d->follows_parent));
+                                json_object_object_add(e, "trusted", json_object_new_boolean(nss[i].trusted));
                                 json_object_object_add(e, "parent_pid", nss[i].parent >= 0 ? json_object_new_int(nss[nss[i].parent].pid) : NULL);
                                 {
                                         _cleanup_free_ char *pv = NULL;
                                         time_t dl = 0;
-                                        bool pending = !nss[i].facts.host && propagate_check(&cfg, nss[i].pid, &pv, &dl) > 0;
+                                        bool pending = !nss[i].facts.host && release_check(&cfg, nss[i].pid, &pv, &dl) > 0;
                                         json_object_object_add(e, "pending", json_object_new_boolean(pending));
                                         json_object_object_add(e, "pending_version", pv ? json_object_new_string(pv) : NULL);
                                         json_object_object_add(e, "pending_deadline", json_object_new_int64(pending ? (int64_t) dl : 0));
@@ -378,9 +471,8 @@ int cmd_status(int argc, char *argv[]) {
         printf("Namespaces:    %zu\n", n_ns);
         printf("  %-8s %-10s %-9s %-7s %s\n", "PID", "RELATION", "VERSION", "POLICY", "UNITS");
         for (size_t i = 0; i < n_ns; i++) {
-                PolicyDecision d = dec[i];
                 printf("  %-8d %-10s %-9s %-7s %s\n", (int) nss[i].pid, ns_relation_to_string(nss[i].relation),
-                       nss[i].version ?: "-", policy_mode_to_string(d.mode),
+                       nss[i].version ?: (nss[i].trusted ? "-" : "(untrusted)"), action_policy(plan.steps[i].action),
                        nss[i].facts.units && nss[i].facts.units[0] ? nss[i].facts.units[0] : "-");
         }
         namespace_list_free(nss, n_ns);
@@ -437,7 +529,7 @@ int cmd_release(int argc, char *argv[]) {
                 _cleanup_free_ char *version = NULL;
                 time_t deadline = 0;
 
-                r = propagate_check(&cfg, (pid_t) pid, &version, &deadline);
+                r = release_check(&cfg, (pid_t) pid, &version, &deadline);
                 if (r < 0)
                         return fail(r, "release --check failed");
                 printf("{\"pending\": %s, \"version\": %s%s%s, \"deadline\": %lld}\n", r ? "true" : "false",
@@ -455,14 +547,14 @@ int cmd_release(int argc, char *argv[]) {
         if (r < 0)
                 return fail(r, "release failed");
         if (expired) {
-                r = propagate_enforce_deadlines(&cfg);
+                r = release_expired(&cfg);
                 if (r < 0)
                         return fail(r, "release --expired failed");
                 printf("Forced %d namespace(s) past their deadline.\n", r);
                 return 0;
         }
-        (void) propagate_enforce_deadlines(&cfg);
-        r = propagate_release(&cfg, (pid_t) pid);
+        (void) release_expired(&cfg);
+        r = release_namespace(&cfg, (pid_t) pid);
         if (r < 0)
                 return fail(r, "release failed");
         if (r == 0) {

@@ -32,11 +32,24 @@ typedef struct MountNamespace {
         int peer_group;         /* the target's parent mount: shared:N (0: none) … */
         int master_group;       /* … and master:N (0: none) */
         ssize_t parent;         /* index of the namespace whose propagation it receives, -1: none */
-        char *version;          /* what <target>/lib/os-release says there, NULL if unreadable */
-        NamespaceFacts facts;   /* units, cgroups, executables of its processes (the first 64) */
+        char *version;          /* what <target>/lib/os-release says there, NULL if unreadable or untrusted */
+        bool trusted;           /* owned by our user namespace: not a user's own world */
+        unsigned slots_at_target;       /* bit per slot: its image is mounted at the target there */
+        unsigned slots_elsewhere;       /* … mounted anywhere else there */
+        NamespaceFacts facts;   /* units, cgroups, executables of its trusted processes (the first 64) */
+        ProcessFacts *procs;     /* those processes */
+        size_t n_procs;
 } MountNamespace;
 
-/* Lists the namespaces; target is the path (e.g. /usr) whose parent's propagation decides. The
- * caller's own namespace comes first, marked host. */
-int namespace_discover(const char *target, MountNamespace **ret, size_t *ret_n);
+/* Lists the namespaces; target is the path (e.g. /usr) whose parent's propagation decides;
+ * slots_dir (may be NULL) is StateDirectory/slots, to tell which slot images are mounted where.
+ * The caller's own namespace comes first, marked host.
+ *
+ * Nothing another user controls is believed or can block: a namespace owned by another user
+ * namespace is untrusted (no process facts, no file read inside it); a process counts only if its
+ * executable is root-owned and not writable by group or others, and it runs as root or in a system
+ * unit (not under user.slice); files inside a namespace are opened without following symlinks or
+ * leaving its root, non-blocking, regular files only, size-capped. */
+int namespace_discover(const char *target, const char *slots_dir, MountNamespace **ret, size_t *ret_n);
+void process_facts_done(ProcessFacts *p);
 void namespace_list_free(MountNamespace *l, size_t n);

@@ -6,19 +6,20 @@
 #include <time.h>
 
 #include "config.h"
-#include "policy.h"
+#include "namespace.h"
+#include "plan.h"
 
-/* After the new image is tucked beneath the host's target: removes the old top per policy.
- *  - Only force namespaces (or none deferring/skipping): the host's unmount propagates to every
- *    namespace that holds a slave copy of the new mount — one syscall for all of them.
- *  - Otherwise the new mount is made private first, so the host's unmount reaches no other
- *    namespace (unmount propagation follows the parent: the new mount); each force namespace's
- *    old top is then removed from inside it (setns), and defer namespaces keep theirs — on their
- *    current version, never older — until `osupdate release` or their deadline.
- *  - Containers (own peer group) get a clone of the new mount tucked beneath their target from
- *    inside, then force or defer as above; skip leaves them alone.
- * Deferrals are recorded in RuntimeDirectory/pending.json. */
-
+/* Carries out a switch plan (policy/plan.h) after the new image is tucked beneath the host's
+ * target:
+ *  1. records every deferral with its deadline (write-ahead: before any old top goes);
+ *  2. if the plan is per namespace, makes the new mount private, so the host's unmount reaches no
+ *     other namespace (unmount propagation follows the parent: the new mount);
+ *  3. removes the host's old top (if it switches now) — without (2) that one unmount switches
+ *     every namespace that received the new mount;
+ *  4. tucks a clone beneath the target of each container that takes the update, from inside;
+ *  5. removes the old tops of the namespaces that switch from inside, all in one child;
+ *  6. notifies the matched processes of deferring namespaces, and arms the earliest deadline.
+ * l[i] and plan->steps[i] describe the same namespace. */
 typedef struct PropagateReport {
         unsigned forced;
         unsigned deferred;
@@ -27,27 +28,12 @@ typedef struct PropagateReport {
         time_t next_deadline;   /* 0: none */
 } PropagateReport;
 
-int propagate_switch(const Config *cfg, const PolicySet *ps, int mount_fd, const char *version, bool critical,
-                     PropagateReport *ret);
+int propagate_execute(const Config *cfg, const SwitchPlan *plan, const MountNamespace *l, size_t n, int mount_fd,
+                      const char *version, PropagateReport *ret);
 
-/* A namespace nested in a forced service switches with it whatever its own policy: its copy of
- * the new mount is a slave of its parent service's, and unmount propagation follows that parent.
- * Makes the decisions say so (mode force, overridden) and returns how many changed. */
-struct MountNamespace;
-unsigned propagate_effective(const struct MountNamespace *l, size_t n, PolicyDecision *dec, bool verbose);
+/* Arms a timer that runs `osupdate release --expired` at `when`: a transient systemd timer where
+ * systemd runs, else a detached process that holds nothing of ours. */
+void propagate_schedule_deadline(const Config *cfg, time_t when);
 
-/* osupdate release: drops the old top in the namespace of pid (0: our own) if an update is
- * pending there. Returns 1 if released, 0 if nothing was pending (nothing changed). */
-int propagate_release(const Config *cfg, pid_t pid);
-
-/* osupdate release --check: 1 and the pending version/deadline if an update is pending for the
- * namespace of pid (0: ours), else 0. */
-int propagate_check(const Config *cfg, pid_t pid, char **ret_version, time_t *ret_deadline);
-
-/* Forces every deferral whose deadline has passed (and forgets namespaces that are gone).
- * Returns the number forced. Every osupdate command runs it first. */
-int propagate_enforce_deadlines(const Config *cfg);
-
-/* Ends every deferral now: the namespaces move forward to the live version. Used when a newer
- * update needs the slot a deferring namespace still holds (never older: they go forward). */
-int propagate_force_pending(const Config *cfg);
+/* Builds the planner's view of the namespaces from discovery (ns must have n entries). */
+void propagate_switch_facts(const MountNamespace *l, size_t n, SwitchNamespace *ns);

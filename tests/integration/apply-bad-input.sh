@@ -123,7 +123,7 @@ refused "both slots in use (a booted, b live)" 26 "both slots are booted or live
 # The version floor: rollback below it is refused, as is an apply below it.
 expect "mark-good --raise-floor" 0 "raised the version floor" osup mark-good --raise-floor
 jq '.booted = null' "$T/state/state.json" >"$T/s" && cp "$T/s" "$T/state/state.json"
-refused "rollback below the floor" 21 "below the version floor 4" osup rollback
+refused "rollback below the floor" 21 "version floor 4" osup rollback
 jq '.version_floor = "10"' "$T/state/state.json" >"$T/s" && cp "$T/s" "$T/state/state.json"
 refused "an apply below the floor" 21 "below this device's version floor 10" osup apply "$T/v5.osup"
 

@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "install.h"
+#include "log.h"
+#include "plan.h"
+#include "version.h"
+
+static const char *const kind_table[_PLAN_KIND_MAX] = {
+        [PLAN_APPLY] = "apply",
+        [PLAN_FETCH] = "fetch",
+        [PLAN_STAGED] = "apply --staged",
+        [PLAN_ROLLBACK] = "rollback",
+};
+
+const char *plan_kind_to_string(PlanKind k) {
+        return k >= 0 && k < _PLAN_KIND_MAX ? kind_table[k] : NULL;
+}
+
+static const char *const action_table[_SWITCH_ACTION_MAX] = {
+        [SWITCH_NOW] = "now",
+        [SWITCH_DEFER] = "defer",
+        [SWITCH_SKIP] = "skip",
+        [SWITCH_NONE] = "none",
+};
+
+const char *switch_action_to_string(SwitchAction a) {
+        return a >= 0 && a < _SWITCH_ACTION_MAX ? action_table[a] : NULL;
+}
+
+_printf_(3, 4) static void verdict_refuse(Verdict *v, int error, const char *fmt, ...) {
+        va_list ap;
+
+        v->error = -abs(error);
+        va_start(ap, fmt);
+        (void) vsnprintf(v->reason, sizeof v->reason, fmt, ap);
+        va_end(ap);
+        log_debug_errno(error, "%s", v->reason);
+}
+
+static const char *newer(const char *a, const char *b) {
+        if (!a)
+                return b;
+        if (!b)
+                return a;
+        return version_compare(a, b) >= 0 ? a : b;
+}
+
+const char *plan_newest_live(const DeviceFacts *f) {
+        const char *v = f->host_version;
+
+        if (f->active >= 0 && f->active < PLAN_SLOTS)
+                v = newer(v, f->slots[f->active].version);
+        for (size_t i = 0; i < f->n_live_versions; i++)
+                v = newer(v, f->live_versions[i]);
+        return v;
+}
+
+void plan_slot(const DeviceFacts *f, SlotPlan *ret) {
+        int freeable = -1;
+        unsigned busy = 0;
+
+        *ret = (SlotPlan) { .slot = -1 };
+        for (int i = 0; i < PLAN_SLOTS; i++) {
+                if (i == f->booted || i == f->active)
+                        continue;
+                if (!f->slots[i].busy) {
+                        ret->slot = i;
+                        return;
+                }
+                busy++;
+                if (f->slots[i].held_by_deferrals && freeable < 0)
+                        freeable = i;
+        }
+        /* Only deferrals that a newer update may end hold it: they move forward, to the live
+         * version, which frees the slot. Anything else holding it stays untouched, and so do the
+         * deferrals: ending them would not help. */
+        if (freeable >= 0) {
+                ret->slot = freeable;
+                ret->force_deferrals = true;
+                return;
+        }
+        verdict_refuse(&ret->verdict, ETXTBSY, "No slot can be written: %s.",
+                       busy ? "the inactive slot is still mounted in some namespace that does not defer an update"
+                            : "both slots are booted or live");
+}
+
+void plan_admit(const DeviceFacts *f, const Manifest *m, PlanKind kind, int slot, Verdict *ret) {
+        const char *newest = plan_newest_live(f);
+        InstallFacts facts = {
+                .os_id = f->os_id,
+                .architecture = f->architecture,
+                .version_floor = f->version_floor,
+                .now = f->now,
+        };
+        int r;
+
+        *ret = (Verdict) {};
+        if (kind == PLAN_STAGED || kind == PLAN_ROLLBACK) {
+                if (slot < 0 || slot >= PLAN_SLOTS || !f->slots[slot].ready)
+                        return verdict_refuse(ret, ENOMEDIUM, "%s: the slot is not complete.", plan_kind_to_string(kind));
+                /* Trust at use: the slot's files rested on a disk someone may have had offline. */
+                if (f->slots[slot].auth < 0)
+                        return verdict_refuse(ret, f->slots[slot].auth,
+                                              "The signed manifest stored in the slot does not authenticate with today's keys: "
+                                              "refusing to put it live (%s).", strerror(-f->slots[slot].auth));
+        }
+        if (!m)
+                return verdict_refuse(ret, EINVAL, "No manifest to decide on.");
+
+        if (kind == PLAN_ROLLBACK) {
+                /* The deliberate step back: to any authentic version of this OS not below the floor.
+                 * An expired manifest may be rolled back to: expiry protects fresh installs from a
+                 * frozen mirror, not the device from its own previous image. */
+                facts.now = 0;
+                r = install_check(m, &facts);
+        } else {
+                facts.running_version = newest;
+                r = install_check(m, &facts);
+        }
+        if (r < 0) {
+                const char *why = log_detail();
+                return verdict_refuse(ret, r, "%s", why ? why : strerror(-r));
+        }
+}
+
+static int signal_from_string(const char *s) {
+        static const struct {
+                const char *name;
+                int signo;
+        } table[] = {
+                { "SIGHUP", SIGHUP }, { "SIGUSR1", SIGUSR1 }, { "SIGUSR2", SIGUSR2 },
+                { "SIGTERM", SIGTERM }, { "SIGINT", SIGINT }, { "SIGWINCH", SIGWINCH },
+        };
+
+        for (size_t i = 0; s && i < sizeof table / sizeof table[0]; i++)
+                if (strcmp(s, table[i].name) == 0)
+                        return table[i].signo;
+        return 0;
+}
+
+/* Notify= reaches the processes the deciding rule matched (all trusted ones for a rule that names
+ * none), never PID 1. */
+static int pick_notified(const PolicySet *ps, ssize_t rule, const SwitchNamespace *ns, SwitchStep *s) {
+        const PolicyRule *r = rule >= 0 && (size_t) rule < ps->n_rules ? &ps->rules[rule] : NULL;
+
+        s->notify = calloc(ns->n_procs + 1, sizeof(pid_t));
+        if (!s->notify)
+                return -ENOMEM;
+        for (size_t k = 0; k < ns->n_procs; k++) {
+                const ProcessFacts *pf = &ns->procs[k];
+
+                if (pf->pid <= 1)
+                        continue;
+                if (r && policy_rule_names_processes(r) && !policy_rule_matches_process(r, pf))
+                        continue;
+                s->notify[s->n_notify++] = pf->pid;
+        }
+        return 0;
+}
+
+/* A namespace nested in a forced service switches with it whatever its own policy: its copy of
+ * the new mount is a slave of its parent's, and unmount propagation follows that parent. */
+static void follow_parents(const SwitchNamespace *ns, size_t n, SwitchStep *s) {
+        for (size_t i = 1; i < n; i++) {
+                if (s[i].action == SWITCH_NOW || ns[i].reach != NS_REACH_PROPAGATION)
+                        continue;
+                for (ssize_t p = ns[i].parent, depth = 0; p > 0 && (size_t) p < n && depth < 64; p = ns[p].parent, depth++)
+                        if (s[p].action == SWITCH_NOW) {
+                                s[i].action = SWITCH_NOW;
+                                s[i].follows_parent = true;
+                                break;
+                        }
+        }
+}
+
+int plan_switch(const PolicySet *ps, const SwitchNamespace *ns, size_t n, bool critical, time_t now, SwitchPlan *ret) {
+        SwitchPlan p = {};
+        int r;
+
+        if (n == 0 || !ns[0].host)
+                return -EINVAL;
+        p.steps = calloc(n, sizeof(SwitchStep));
+        if (!p.steps)
+                return -ENOMEM;
+        p.n_steps = n;
+
+        for (size_t i = 0; i < n; i++) {
+                /* Attributes of an untrusted namespace's processes are the user's to choose: its
+                 * namespace is judged as if it had none (the defaults and catch-all rules). */
+                static const NamespaceFacts none = {};
+                NamespaceFacts f = ns[i].trusted && ns[i].facts ? *ns[i].facts : none;
+                PolicyDecision d;
+                SwitchStep *s = &p.steps[i];
+
+                f.host = ns[i].host;
+                f.container = ns[i].reach == NS_REACH_OWN_GROUP;
+                if (!ns[i].host && ns[i].reach == NS_REACH_NONE) {
+                        s->action = SWITCH_NONE;
+                        continue;
+                }
+                r = policy_decide(ps, &f, critical, &d);
+                if (r < 0) {
+                        switch_plan_done(&p);
+                        return r;
+                }
+                s->action = d.mode == POLICY_FORCE ? SWITCH_NOW : d.mode == POLICY_DEFER ? SWITCH_DEFER : SWITCH_SKIP;
+                /* The host is always updated: skip means force there. */
+                if (ns[i].host && s->action == SWITCH_SKIP)
+                        s->action = SWITCH_NOW;
+                s->overridden = d.overridden;
+                s->rule = d.rule;
+                if (s->action == SWITCH_DEFER) {
+                        uint64_t usec = d.deadline_usec ? d.deadline_usec : PLAN_DEFERRAL_MAX_USEC;
+                        s->deadline = now + (time_t) (usec / 1000000);
+                        s->signal = signal_from_string(d.notify);
+                        if (s->signal && ns[i].trusted) {
+                                r = pick_notified(ps, d.rule_index, &ns[i], s);
+                                if (r < 0) {
+                                        switch_plan_done(&p);
+                                        return r;
+                                }
+                        }
+                }
+                s->tuck_clone = ns[i].reach == NS_REACH_OWN_GROUP && s->action != SWITCH_SKIP;
+        }
+        follow_parents(ns, n, p.steps);
+
+        /* When the host keeps its old top, its unmount cannot carry the others along; when any
+         * namespace that receives propagation keeps its own, the host's must not reach it. Then the
+         * new mount is made private and each namespace that switches does so from inside. */
+        p.per_namespace = p.steps[0].action != SWITCH_NOW;
+        for (size_t i = 1; i < n; i++)
+                if (ns[i].reach == NS_REACH_PROPAGATION && p.steps[i].action != SWITCH_NOW)
+                        p.per_namespace = true;
+        p.host_unmount = p.steps[0].action == SWITCH_NOW;
+
+        for (size_t i = 0; i < n; i++) {
+                SwitchStep *s = &p.steps[i];
+
+                if (i > 0 && s->action == SWITCH_NOW)
+                        s->from_inside = ns[i].reach == NS_REACH_OWN_GROUP || p.per_namespace;
+                if (s->overridden && s->action == SWITCH_NOW)
+                        p.n_overridden++;
+                switch (s->action) {
+                case SWITCH_NOW: p.n_now++; break;
+                case SWITCH_DEFER:
+                        p.n_defer++;
+                        if (!p.next_deadline || s->deadline < p.next_deadline)
+                                p.next_deadline = s->deadline;
+                        break;
+                case SWITCH_SKIP: p.n_skip++; break;
+                default: break;
+                }
+        }
+        *ret = p;
+        return 0;
+}
+
+void switch_plan_done(SwitchPlan *p) {
+        for (size_t i = 0; i < p->n_steps; i++)
+                free(p->steps[i].notify);
+        free(p->steps);
+        *p = (SwitchPlan) {};
+}
+
+void plan_recover(const RecoverNamespace *ns, size_t n, RecoverAction *ret, bool *ret_switched) {
+        bool switched = false;
+
+        for (size_t i = 0; i < n; i++)
+                switched = switched || ns[i].holds_switching;
+        for (size_t i = 0; i < n; i++) {
+                if (ns[i].mounts_at_target >= 2 && !ns[i].recorded)
+                        ret[i] = RECOVER_FORWARD;
+                else if (ns[i].recorded && ns[i].mounts_at_target < 2)
+                        ret[i] = RECOVER_FORGET;
+                else
+                        ret[i] = RECOVER_KEEP;
+        }
+        *ret_switched = switched;
+}
+
+void plan_expire(const time_t *deadlines, size_t n, time_t now, bool all, bool *ret) {
+        for (size_t i = 0; i < n; i++)
+                ret[i] = all || deadlines[i] == 0 || deadlines[i] <= now;
+}
+
+static bool boot_candidate(const BootFacts *f, int i) {
+        const BootSlotFacts *s = &f->slots[i];
+
+        if (i < 0 || i >= PLAN_SLOTS || !s->ready || s->auth < 0 || !s->version)
+                return false;
+        if (f->version_floor && version_compare(s->version, f->version_floor) < 0)
+                return false;
+        /* A slot on trial with no tries left failed to come up that many times. */
+        return !(s->tries == 0 && !s->good);
+}
+
+void plan_boot(const BootFacts *f, BootPlan *ret) {
+        int first = -1, other = -1;
+
+        *ret = (BootPlan) { .slot = -1, .fallback = -1, .tries_left = -1 };
+        if (f->forced >= 0) {
+                if (!boot_candidate(f, f->forced))
+                        return verdict_refuse(&ret->verdict, ENOMEDIUM,
+                                              "osupdate.slot= names slot %d, which does not authenticate or has no tries left.", f->forced);
+                first = f->forced;
+        } else if (boot_candidate(f, f->next_boot))
+                first = f->next_boot;
+        else {
+                /* No usable record: the newest slot that authenticates. */
+                for (int i = 0; i < PLAN_SLOTS; i++)
+                        if (boot_candidate(f, i) &&
+                            (first < 0 || version_compare(f->slots[i].version, f->slots[first].version) > 0))
+                                first = i;
+        }
+        if (first < 0)
+                return verdict_refuse(&ret->verdict, ENOMEDIUM, "No slot can boot: none is complete, authentic, above the floor and with tries left.");
+
+        for (int i = 0; i < PLAN_SLOTS; i++)
+                if (i != first && boot_candidate(f, i))
+                        other = i;
+        ret->slot = first;
+        ret->fallback = f->forced >= 0 ? -1 : other;
+        ret->trial = f->slots[first].tries > 0 && !f->slots[first].good;
+        ret->tries_left = ret->trial ? f->slots[first].tries - 1 : f->slots[first].tries;
+}

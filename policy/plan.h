@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "manifest.h"
+#include "policy.h"
+
+/* The planner: every decision of every caller (apply, fetch, apply --staged, rollback, release,
+ * deadlines, recovery, the boot stage and the agent) is taken here, from a snapshot of facts the
+ * caller gathered, into a plan the caller carries out. No I/O, no clock, no globals.
+ *
+ * The one invariant every plan keeps: nothing goes live that is older than the newest version
+ * live in any namespace or committed in state, nor below the version floor; only a rollback
+ * steps back, and only to a slot whose signed manifest authenticates now. */
+
+#define PLAN_SLOTS 2
+/* A deferral always ends: without Deadline= or DefaultDeadline=, a day. */
+#define PLAN_DEFERRAL_MAX_USEC (24ULL * 3600 * 1000000)
+
+typedef struct SlotFacts {
+        bool ready;             /* complete and verified when written (state.json) */
+        const char *version;    /* from its signed manifest, if that authenticates now; NULL otherwise */
+        int auth;               /* 0: the stored manifest authenticates against today's keys; else -errno */
+        bool busy;              /* its image is attached to a loop device (mounted somewhere) */
+        bool held_by_deferrals; /* … and only by namespaces with a recorded deferral, at the target */
+} SlotFacts;
+
+typedef struct DeviceFacts {
+        SlotFacts slots[PLAN_SLOTS];
+        int booted;             /* slot index or -1 */
+        int active;
+        int staged;
+        const char *version_floor;
+        const char *host_version;       /* what the host's target shows now (NULL: unknown) */
+        const char *os_id;              /* from OSId= or the host's os-release */
+        const char *architecture;
+        const char *const *live_versions; /* seen in trusted namespaces and pending deferrals */
+        size_t n_live_versions;
+        time_t now;
+} DeviceFacts;
+
+/* The newest version live anywhere or committed in state (NULL: nothing known). */
+const char *plan_newest_live(const DeviceFacts *f);
+
+typedef enum PlanKind {
+        PLAN_APPLY,             /* a new bundle, from a file or URL, switched live */
+        PLAN_FETCH,             /* a new bundle, only written to a slot */
+        PLAN_STAGED,            /* a slot written earlier, switched live now */
+        PLAN_ROLLBACK,          /* the other slot, the one deliberate step back */
+        _PLAN_KIND_MAX,
+        _PLAN_KIND_INVALID = -22,
+} PlanKind;
+
+const char *plan_kind_to_string(PlanKind k);
+
+typedef struct Verdict {
+        int error;              /* 0: allowed; else the negative errno the caller exits with */
+        char reason[256];       /* why (empty when allowed) */
+} Verdict;
+
+/* Which slot a new bundle is written to. */
+typedef struct SlotPlan {
+        int slot;               /* -1: none (see verdict) */
+        bool force_deferrals;   /* end the deferrals holding it first (they move forward, never back) */
+        Verdict verdict;
+} SlotPlan;
+
+void plan_slot(const DeviceFacts *f, SlotPlan *ret);
+
+/* May this authenticated manifest go live (or be written, for fetch)? For PLAN_STAGED and
+ * PLAN_ROLLBACK, slot is the slot it is in and must authenticate now. */
+void plan_admit(const DeviceFacts *f, const Manifest *m, PlanKind kind, int slot, Verdict *ret);
+
+/* One mount namespace as the switch sees it. */
+typedef enum NamespaceReach {
+        NS_REACH_PROPAGATION,   /* peer or slave of the host's target parent: gets the new mount */
+        NS_REACH_OWN_GROUP,     /* a container: reached only by a clone tucked from inside */
+        NS_REACH_NONE,          /* private, or no target: nothing to do */
+        _NS_REACH_MAX,
+        _NS_REACH_INVALID = -22,
+} NamespaceReach;
+
+typedef struct SwitchNamespace {
+        bool host;
+        NamespaceReach reach;
+        ssize_t parent;         /* index of the namespace it is a slave of, -1: none */
+        bool trusted;           /* owned by the initial user namespace: its processes' facts count */
+        const NamespaceFacts *facts;    /* trustworthy attributes of its processes (may be empty) */
+        const ProcessFacts *procs;      /* the processes behind them, for Notify= */
+        size_t n_procs;
+} SwitchNamespace;
+
+typedef enum SwitchAction {
+        SWITCH_NOW,             /* the old top goes at once */
+        SWITCH_DEFER,           /* kept until release or the deadline */
+        SWITCH_SKIP,            /* left alone */
+        SWITCH_NONE,            /* nothing reaches it */
+        _SWITCH_ACTION_MAX,
+        _SWITCH_ACTION_INVALID = -22,
+} SwitchAction;
+
+const char *switch_action_to_string(SwitchAction a);
+
+typedef struct SwitchStep {
+        SwitchAction action;
+        bool tuck_clone;        /* a container: a clone of the new mount is tucked from inside */
+        bool from_inside;       /* the old top is removed from inside the namespace (setns) */
+        bool follows_parent;    /* forced because its parent service is (unmount propagation) */
+        bool overridden;        /* a defer a critical update turned into now */
+        time_t deadline;        /* SWITCH_DEFER: when it is forced */
+        int signal;             /* SWITCH_DEFER: signal for the matched processes, 0: none */
+        pid_t *notify;          /* … which: the processes the deciding rule matched, never PID 1 */
+        size_t n_notify;
+        const char *rule;       /* the last rule that matched */
+} SwitchStep;
+
+typedef struct SwitchPlan {
+        SwitchStep *steps;      /* one per namespace, same order */
+        size_t n_steps;
+        bool per_namespace;     /* the new mount is made private: each namespace switched on its own */
+        bool host_unmount;      /* the host's old top goes (and, unless per_namespace, everyone's) */
+        unsigned n_now, n_defer, n_skip, n_overridden;
+        time_t next_deadline;   /* 0: none */
+} SwitchPlan;
+
+/* Per namespace: now, defer until T, skip, or follows its parent; where the tops are removed.
+ * ns[0] must be the host. */
+int plan_switch(const PolicySet *ps, const SwitchNamespace *ns, size_t n, bool critical, time_t now, SwitchPlan *ret);
+void switch_plan_done(SwitchPlan *p);
+
+/* After a crash in the middle of a switch: what each namespace needs. */
+typedef struct RecoverNamespace {
+        bool host;
+        unsigned mounts_at_target;
+        bool recorded;          /* it has a recorded deferral */
+        bool holds_switching;   /* the slot being switched to is mounted at its target */
+} RecoverNamespace;
+
+typedef enum RecoverAction {
+        RECOVER_KEEP,           /* nothing to do */
+        RECOVER_FORWARD,        /* an unrecorded stack: remove the old tops, it moves forward */
+        RECOVER_FORGET,         /* a record whose namespace has one image left: drop the record */
+        _RECOVER_ACTION_MAX,
+        _RECOVER_ACTION_INVALID = -22,
+} RecoverAction;
+
+/* ret[i] per namespace; *ret_switched tells whether the new image went in (the switch is rolled
+ * forward in state) or not (the slot stays as it was). Never backward: an unrecorded namespace
+ * with several images ends on its bottom one, the newest. */
+void plan_recover(const RecoverNamespace *ns, size_t n, RecoverAction *ret, bool *ret_switched);
+
+/* Which recorded deferrals end now: deadline passed, or all of them (a newer update needs their
+ * slot). ret[i] for each. */
+void plan_expire(const time_t *deadlines, size_t n, time_t now, bool all, bool *ret);
+
+/* The boot stage: which slot to try. */
+typedef struct BootSlotFacts {
+        bool ready;
+        int auth;               /* 0: the signed manifest authenticates now */
+        const char *version;    /* from the signed manifest */
+        int tries;              /* trial boots left, -1: not on trial (good) */
+        bool good;
+} BootSlotFacts;
+
+typedef struct BootFacts {
+        BootSlotFacts slots[PLAN_SLOTS];
+        int next_boot;          /* -1: none recorded (no or corrupt state) */
+        int forced;             /* osupdate.slot= on the kernel command line, -1: none */
+        const char *version_floor;
+} BootFacts;
+
+typedef struct BootPlan {
+        int slot;               /* -1: nothing can boot (verdict says why) */
+        int fallback;           /* the slot to try if this one does not come up, -1: none */
+        bool trial;             /* this boot uses one of the slot's tries */
+        int tries_left;         /* recorded before the attempt */
+        Verdict verdict;
+} BootPlan;
+
+void plan_boot(const BootFacts *f, BootPlan *ret);

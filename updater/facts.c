@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "facts.h"
+#include "fileio.h"
+#include "log.h"
+#include "slot.h"
+#include "version.h"
+
+static int read_slot_file(const char *dir, const char *name, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                return log_debug_errno(errno, "Cannot open %s: %m", dir);
+        fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return log_debug_errno(errno, "Cannot open %s/%s: %m", dir, name);
+        return read_full_fd(fd, max, ret, ret_len);
+}
+
+int facts_authenticate_slot(const Config *cfg, const Keyring *keyring, int slot, Manifest **ret) {
+        _cleanup_free_ char *dir = slot_path(cfg->state_directory, slot), *m = NULL, *sig = NULL;
+        size_t m_len, sig_len;
+        int r;
+
+        if (!dir)
+                return -ENOMEM;
+        if (!keyring || keyring->n_keys == 0)
+                return -ENOKEY;
+        r = read_slot_file(dir, SLOT_MANIFEST, MANIFEST_MAX_SIZE, &m, &m_len);
+        if (r < 0)
+                return r;
+        r = read_slot_file(dir, SLOT_SIGNATURE, 1024 * 1024, &sig, &sig_len);
+        if (r < 0)
+                return r;
+        r = signature_verify(m, m_len, sig, sig_len, keyring, cfg->signatures_required, NULL);
+        if (r < 0)
+                return log_debug_errno(r, "The manifest stored in slot %s does not authenticate: %m", slot_name(slot));
+        return manifest_parse(m, m_len, ret);
+}
+
+static int gather_busy(const Config *cfg, Facts *f) {
+        for (int i = 0; i < SLOT_MAX; i++) {
+                SlotFacts *sf = &f->device.slots[i];
+                bool any = false, only_deferrals = true;
+                int r = slot_is_busy(cfg->state_directory, i);
+
+                if (r < 0)
+                        return r;
+                sf->busy = r > 0;
+                for (size_t k = 0; k < f->n_ns; k++) {
+                        const MountNamespace *m = &f->ns[k];
+                        unsigned bit = 1U << i;
+
+                        if (!((m->slots_at_target | m->slots_elsewhere) & bit))
+                                continue;
+                        any = true;
+                        if ((m->slots_elsewhere & bit) || pending_find(&f->pending, m->inode) < 0)
+                                only_deferrals = false;
+                }
+                sf->held_by_deferrals = sf->busy && any && only_deferrals;
+        }
+        return 0;
+}
+
+int facts_refresh_busy(const Config *cfg, Facts *f) {
+        return gather_busy(cfg, f);
+}
+
+int facts_gather(const Config *cfg, const Keyring *keyring, const State *s, time_t now, Facts *ret) {
+        _cleanup_free_ char *slots = path_join(cfg->state_directory, "slots");
+        Facts *f = ret;
+        size_t n_live = 0;
+        int r;
+
+        *f = (Facts) {};
+        if (!slots)
+                return -ENOMEM;
+        (void) update_live_os(cfg, &f->host_id, &f->host_version);
+        if (uname(&f->uts) < 0)
+                return -errno;
+        r = pending_load(cfg, &f->pending);
+        if (r == -EUCLEAN) {
+                log_warning("%s/pending.json is corrupt: starting a new one.", cfg->runtime_directory);
+                f->pending = (PendingList) {};
+        } else if (r < 0)
+                return r;
+        r = namespace_discover(cfg->target, slots, &f->ns, &f->n_ns);
+        if (r < 0) {
+                facts_done(f);
+                return log_debug_errno(r, "Cannot list mount namespaces: %m");
+        }
+
+        f->device = (DeviceFacts) {
+                .booted = s->booted,
+                .active = s->active,
+                .staged = s->staged,
+                .version_floor = s->version_floor,
+                .host_version = f->host_version,
+                .os_id = cfg->os_id ?: f->host_id,
+                .architecture = f->uts.machine,
+                .now = now,
+        };
+        for (int i = 0; i < SLOT_MAX; i++) {
+                SlotFacts *sf = &f->device.slots[i];
+
+                sf->ready = s->slots[i].state == SLOT_READY;
+                sf->auth = -ENOMEDIUM;
+                if (sf->ready)
+                        sf->auth = facts_authenticate_slot(cfg, keyring, i, &f->manifests[i]);
+                /* For the newest-live bound, what is recorded counts too: never lower than it. */
+                sf->version = f->manifests[i] ? f->manifests[i]->version : s->slots[i].version;
+                if (f->manifests[i] && s->slots[i].version && version_compare(s->slots[i].version, sf->version) > 0)
+                        sf->version = s->slots[i].version;
+        }
+        r = gather_busy(cfg, f);
+        if (r < 0) {
+                facts_done(f);
+                return r;
+        }
+
+        /* Live anywhere: what trusted namespaces show, what deferrals wait for, and the version of
+         * every slot mounted at the target in any namespace (an untrusted one included: its files
+         * are not read, but which of our images it holds is the kernel's word). */
+        f->live = calloc(f->n_ns + f->pending.n + SLOT_MAX + 1, sizeof(char *));
+        if (!f->live) {
+                facts_done(f);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < f->n_ns; i++)
+                if (f->ns[i].trusted && f->ns[i].version)
+                        f->live[n_live++] = f->ns[i].version;
+        for (size_t i = 0; i < f->pending.n; i++)
+                if (f->pending.items[i].version)
+                        f->live[n_live++] = f->pending.items[i].version;
+        for (int i = 0; i < SLOT_MAX; i++) {
+                bool mounted = false;
+                for (size_t k = 0; k < f->n_ns; k++)
+                        mounted = mounted || (f->ns[k].slots_at_target & (1U << i));
+                if (mounted && f->device.slots[i].version)
+                        f->live[n_live++] = f->device.slots[i].version;
+        }
+        f->device.live_versions = f->live;
+        f->device.n_live_versions = n_live;
+        return 0;
+}
+
+void facts_done(Facts *f) {
+        for (int i = 0; i < SLOT_MAX; i++)
+                manifest_free(f->manifests[i]);
+        free(f->host_id);
+        free(f->host_version);
+        namespace_list_free(f->ns, f->n_ns);
+        pending_list_done(&f->pending);
+        free(f->live);
+        *f = (Facts) {};
+}
