@@ -277,6 +277,10 @@ void plan_recover(const RecoverNamespace *ns, size_t n, RecoverAction *ret, bool
         for (size_t i = 0; i < n; i++) {
                 if (ns[i].mounts_at_target >= 2 && !ns[i].recorded)
                         ret[i] = RECOVER_FORWARD;
+                else if (switched && ns[i].container && !ns[i].recorded && !ns[i].holds_switching && ns[i].holds_other_slot)
+                        /* Updated by us before, so a rule takes it; the crash came before its turn.
+                         * Left as it is, it would hold the other slot forever. */
+                        ret[i] = RECOVER_TUCK;
                 else if (ns[i].recorded && ns[i].mounts_at_target < 2)
                         ret[i] = RECOVER_FORGET;
                 else

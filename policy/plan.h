@@ -139,12 +139,15 @@ typedef struct RecoverNamespace {
         unsigned mounts_at_target;
         bool recorded;          /* it has a recorded deferral */
         bool holds_switching;   /* the slot being switched to is mounted at its target */
+        bool container;         /* reached only by a clone tucked from inside */
+        bool holds_other_slot;  /* another of our slots is on top at its target: we updated it before */
 } RecoverNamespace;
 
 typedef enum RecoverAction {
         RECOVER_KEEP,           /* nothing to do */
         RECOVER_FORWARD,        /* an unrecorded stack: remove the old tops, it moves forward */
         RECOVER_FORGET,         /* a record whose namespace has one image left: drop the record */
+        RECOVER_TUCK,           /* a container the switch had not reached yet: a clone goes in, then forward */
         _RECOVER_ACTION_MAX,
         _RECOVER_ACTION_INVALID = -22,
 } RecoverAction;

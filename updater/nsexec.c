@@ -144,3 +144,10 @@ int nsexec_op_tuck_clone(int proc_fd, const char *target, int clone_fd) {
                 return -errno;
         return 0;
 }
+
+int nsexec_op_tuck_clone_and_switch(int proc_fd, const char *target, int clone_fd) {
+        int r = nsexec_op_tuck_clone(proc_fd, target, clone_fd);
+        if (r < 0)
+                return r;
+        return mount_remove_stale_tops(proc_fd, target);
+}

@@ -26,3 +26,5 @@ int nsexec_open(pid_t pid, unsigned long long inode, pid_t *ret_pid);
  * leaving the namespace without one), and tuck a clone beneath from inside (a container). */
 int nsexec_op_remove_stale_tops(int proc_fd, const char *target, int mount_fd);
 int nsexec_op_tuck_clone(int proc_fd, const char *target, int clone_fd);
+/* The same, then the old top goes: the namespace shows the clone. */
+int nsexec_op_tuck_clone_and_switch(int proc_fd, const char *target, int clone_fd);

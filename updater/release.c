@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/mount.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +163,22 @@ int release_holding(const Config *cfg, const MountNamespace *l, size_t n, unsign
         return finish_marked(cfg, &pend, end, "Its old image is needed for a newer update");
 }
 
+/* The host's top is the new image once it moved forward (unless it defers): a clone of it goes
+ * beneath the container's target, from inside, and its old top goes. */
+static int recover_tuck(const Config *cfg, const MountNamespace *m, bool host_defers) {
+        _cleanup_close_ int clone = -EBADF, fd = -EBADF;
+
+        if (host_defers)
+                return -EAGAIN;
+        clone = open_tree(AT_FDCWD, cfg->target, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (clone < 0)
+                return -errno;
+        fd = nsexec_open(m->pid, m->inode, NULL);
+        if (fd < 0)
+                return fd;
+        return nsexec_run(&fd, 1, cfg->target, clone, nsexec_op_tuck_clone_and_switch);
+}
+
 int release_recover(const Config *cfg, unsigned switching_mask, bool *ret_switched) {
         _cleanup_(pending_list_done) PendingList pend = {};
         _cleanup_free_ RecoverNamespace *facts = NULL;
@@ -194,6 +212,8 @@ int release_recover(const Config *cfg, unsigned switching_mask, bool *ret_switch
                         .mounts_at_target = l[i].mounts_at_target,
                         .recorded = pending_find(&pend, l[i].inode) >= 0,
                         .holds_switching = (l[i].slots_at_target & switching_mask) != 0,
+                        .container = l[i].relation == NS_RELATION_OWN_GROUP,
+                        .holds_other_slot = (l[i].slots_at_target & ~switching_mask) != 0,
                 };
         plan_recover(facts, n, act, ret_switched);
 
@@ -208,6 +228,11 @@ int release_recover(const Config *cfg, unsigned switching_mask, bool *ret_switch
                         else
                                 log_info("Recovering: moved the namespace of pid %d forward (an interrupted switch left no record for it).",
                                          (int) l[i].pid);
+                } else if (act[i] == RECOVER_TUCK) {
+                        r = recover_tuck(cfg, &l[i], facts[0].recorded);
+                        if (r < 0)
+                                log_warning("Recovering: cannot give the container namespace of pid %d the new image: %s",
+                                            (int) l[i].pid, strerror(-r));
                 } else if (act[i] == RECOVER_FORGET) {
                         pending_remove(&pend, (size_t) pending_find(&pend, l[i].inode));
                         changed = true;

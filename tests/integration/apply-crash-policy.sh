@@ -1,0 +1,98 @@
+#!/bin/bash
+# Crash safety with policies: force, defer and container namespaces present, a kill -9 at every
+# failpoint of the policy step (after the deferrals are recorded, after the host's switch, after
+# the namespaces switched from inside, after the notifications) and at RANDOM_TRIALS (100) random
+# moments of an apply. After every kill the next command recovers, and then:
+#   - every namespace still holding an old image on top (a deferral) has a record with a deadline;
+#   - no record lacks a deadline;
+#   - the next apply succeeds and every force namespace shows it;
+# and watchers in every namespace never see an error, an empty read or a step back.
+. "$(dirname "$0")/../lib/ns.sh"
+
+RANDOM_TRIALS=${RANDOM_TRIALS:-100}
+setup_target
+mkdir -p "$T/bin" "$T/policy.d"
+for role in force defer ctrforce; do cp "$WATCHER" "$T/bin/$role-watcher"; done
+printf '[Match]\nExecutable=*/defer-*\n[Policy]\nMode=defer\nDeadline=1h\nNotify=SIGHUP\n' >"$T/policy.d/10-defer.conf"
+printf '[Match]\nContainer=yes\nExecutable=*/ctrforce-*\n[Policy]\nMode=force\n' >"$T/policy.d/20-containers.conf"
+
+WATCHER="$T/bin/force-watcher" spawn_ns service force1
+WATCHER="$T/bin/defer-watcher" spawn_ns service defer1
+WATCHER="$T/bin/ctrforce-watcher" spawn_ns container ctr
+spawn_ns host host
+sleep 0.5
+all=(host force1 defer1 ctr)
+
+# check_after NEW WHAT: runs the next command (status, which recovers nothing by itself, then a
+# release --check that enforces deadlines) and checks the records against what is mounted.
+check_after() {
+        local what=$1 json bad="" line
+        # The next state-changing command recovers; gc is the lightest one.
+        osup gc >/dev/null 2>&1 || true
+        json=$(osup status --json 2>/dev/null) || { not_ok "$what: status failed"; return; }
+        while read -r line; do
+                [ -n "$line" ] && bad+=" $line"
+        done < <(jq -r '.namespaces[] | select(.mounts_at_target >= 2 and .pending != true) | "pid \(.pid): \(.mounts_at_target) mounts, no record"' <<<"$json")
+        if [ -s "$T/run/pending.json" ]; then
+                while read -r line; do
+                        [ -n "$line" ] && bad+=" $line"
+                done < <(jq -r '.pending[] | select(.deadline == 0) | "record of pid \(.pid) has no deadline"' "$T/run/pending.json")
+        fi
+        if [ -z "$bad" ]; then ok "$what: every deferral recorded with a deadline"; else not_ok "$what:$bad"; fi
+}
+
+# trial LIVE WHAT FAILPOINT [DELAY]: crash while applying LIVE+1, then LIVE+2 must apply.
+trial() {
+        local old=$1 what=$2 failpoint=$3 delay=${4:-} new=$(($1 + 1)) next=$(($1 + 2)) out rc
+        make_bundle "$new"
+        make_bundle "$next"
+        if [ -n "$failpoint" ]; then
+                OSUPDATE_FAILPOINT=$failpoint osup apply "$T/v$new.osup" >/dev/null 2>&1 && rc=0 || rc=$?
+                [ "$rc" = 137 ] || not_ok "$what: failpoint $failpoint did not kill apply (exit $rc)"
+        else
+                "$OSUPDATE" apply "$T/v$new.osup" --config "$CONF" >/dev/null 2>&1 &
+                local pid=$!
+                sleep "$delay"
+                kill -KILL "$pid" 2>/dev/null || true
+                wait "$pid" 2>/dev/null || true
+        fi
+        check_after "$what"
+        if out=$(osup apply "$T/v$next.osup" 2>&1) && [ "$(cat "$TARGET/version")" = "$next" ] &&
+                [ "$(version_in force1)" = "$next" ] && [ "$(version_in ctr)" = "$next" ]; then
+                ok "$what: the next apply succeeds ($next live in host, force1, ctr)"
+        else
+                not_ok "$what: the next apply: $out (host $(cat "$TARGET/version"), force1 $(version_in force1), ctr $(version_in ctr))"
+        fi
+        # The defer service releases now and then, as a real one would.
+        if [ $((RANDOM % 3)) = 0 ]; then in_ns defer1 "$OSUPDATE" release --config "$CONF" >/dev/null 2>&1 || true; fi
+        rm -rf "$T/tree$new" "$T/tree$next" "$T/v$new.osup" "$T/v$next.osup"
+}
+
+live=1
+for fp in after-record after-host-switch after-switch after-notify after-tuck before-state-write after-state-write; do
+        trial "$live" "failpoint $fp" "$fp"
+        live=$((live + 2))
+done
+
+make_bundle $((live + 1))
+start=$(date +%s%N)
+osup apply "$T/v$((live + 1)).osup" >/dev/null
+dur_ms=$((($(date +%s%N) - start) / 1000000))
+live=$((live + 1))
+echo "# one apply with policies takes ${dur_ms} ms"
+for i in $(seq "$RANDOM_TRIALS"); do
+        delay=$(awk -v r="$RANDOM" -v d="$dur_ms" 'BEGIN { printf "%.3f", (r / 32767) * d * 1.2 / 1000 }')
+        trial "$live" "random kill $i after ${delay}s" "" "$delay"
+        live=$((live + 2))
+done
+
+stop_watchers "${all[@]}"
+for n in "${all[@]}"; do
+        echo "# $n: $(cat "$T/report.$n")"
+        if [ "$(report_field "$n" errors)" = 0 ] && [ "$(report_field "$n" empty)" = 0 ] && [ "$(report_field "$n" backsteps)" = 0 ]; then
+                ok "watcher $n: no error and no step back through all crashes"
+        else
+                not_ok "watcher $n: $(cat "$T/report.$n")"
+        fi
+done
+finish

@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The planner as a specification: one row per situation (facts) with the expected plan. Every
+ * finding of the adversarial review that a decision caused has its row here. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "plan.h"
+#include "test-util.h"
+
+#define NOW 1800000000
+#define DAY 86400
+
+/* ---- plan_admit ---------------------------------------------------------------------------- */
+
+typedef struct AdmitRow {
+        const char *name;
+        PlanKind kind;
+        /* facts */
+        const char *host_version;
+        int active;
+        const char *active_version;
+        const char *live;               /* one more version seen somewhere (a force namespace), or NULL */
+        const char *floor;
+        int slot_auth;                  /* auth of slot 1 (staged/rollback target) */
+        /* manifest */
+        const char *version;
+        const char *min_version;
+        time_t expires;                 /* 0: never */
+        const char *os_id;
+        /* expected */
+        int error;
+} AdmitRow;
+
+static const AdmitRow admit_rows[] = {
+        { "newer than everything: allowed", PLAN_APPLY, "1", -1, NULL, NULL, NULL, 0, "2", NULL, 0, "demo", 0 },
+        { "same as the host: refused", PLAN_APPLY, "2", -1, NULL, NULL, NULL, 0, "2", NULL, 0, "demo", -ESTALE },
+        { "older than the host: refused", PLAN_APPLY, "3", -1, NULL, NULL, NULL, 0, "2", NULL, 0, "demo", -ESTALE },
+        /* Finding 1: the host defers (still shows 1), force namespaces run 3; a signed 2 must not go in. */
+        { "host defers, 3 live elsewhere, 2 offered", PLAN_APPLY, "1", 0, "3", "3", NULL, 0, "2", NULL, 0, "demo", -ESTALE },
+        { "host defers, active slot committed 3, 2 offered", PLAN_APPLY, "1", 0, "3", NULL, NULL, 0, "2", NULL, 0, "demo", -ESTALE },
+        { "host defers, 4 offered over 3", PLAN_APPLY, "1", 0, "3", "3", NULL, 0, "4", NULL, 0, "demo", 0 },
+        { "fetch obeys the same rule", PLAN_FETCH, "1", 0, "3", NULL, NULL, 0, "2", NULL, 0, "demo", -ESTALE },
+        { "below the floor", PLAN_APPLY, "1", -1, NULL, NULL, "5", 0, "4", NULL, 0, "demo", -ESTALE },
+        { "expired", PLAN_APPLY, "1", -1, NULL, NULL, NULL, 0, "2", NULL, NOW - 1, "demo", -EKEYEXPIRED },
+        { "another OS", PLAN_APPLY, "1", -1, NULL, NULL, NULL, 0, "2", NULL, 0, "other", -EMEDIUMTYPE },
+        { "min_version not reached", PLAN_APPLY, "1", -1, NULL, NULL, NULL, 0, "3", "2", 0, "demo", -ENOPKG },
+        { "min_version reached by a namespace", PLAN_APPLY, "1", 0, "2", NULL, NULL, 0, "3", "2", 0, "demo", 0 },
+        /* Finding 2: apply --staged decides again, now. */
+        { "staged, floor raised since", PLAN_STAGED, "1", -1, NULL, NULL, "9", 0, "2", NULL, 0, "demo", -ESTALE },
+        { "staged, expired since", PLAN_STAGED, "1", -1, NULL, NULL, NULL, 0, "2", NULL, NOW - 1, "demo", -EKEYEXPIRED },
+        { "staged, newer went live meanwhile", PLAN_STAGED, "1", 0, "3", NULL, NULL, 0, "2", NULL, 0, "demo", -ESTALE },
+        { "staged, fine", PLAN_STAGED, "1", -1, NULL, NULL, NULL, 0, "2", NULL, 0, "demo", 0 },
+        /* Finding 3: a slot at rest that no longer authenticates never goes live. */
+        { "staged, untrusted signer", PLAN_STAGED, "1", -1, NULL, NULL, NULL, -EKEYREJECTED, "2", NULL, 0, "demo", -EKEYREJECTED },
+        { "staged, altered manifest", PLAN_STAGED, "1", -1, NULL, NULL, NULL, -EBADMSG, "2", NULL, 0, "demo", -EBADMSG },
+        { "rollback, untrusted signer", PLAN_ROLLBACK, "3", 0, "3", NULL, NULL, -EKEYREJECTED, "2", NULL, 0, "demo", -EKEYREJECTED },
+        /* The one deliberate step back, never below the floor; expiry does not hold it back. */
+        { "rollback to an older authentic slot", PLAN_ROLLBACK, "3", 0, "3", NULL, NULL, 0, "2", NULL, 0, "demo", 0 },
+        { "rollback to an expired authentic slot", PLAN_ROLLBACK, "3", 0, "3", NULL, NULL, 0, "2", NULL, NOW - 1, "demo", 0 },
+        { "rollback below the floor", PLAN_ROLLBACK, "3", 0, "3", NULL, "3", 0, "2", NULL, 0, "demo", -ESTALE },
+        { "rollback to another OS", PLAN_ROLLBACK, "3", 0, "3", NULL, NULL, 0, "2", NULL, 0, "other", -EMEDIUMTYPE },
+};
+
+static void test_admit(void **state) {
+        for (size_t i = 0; i < ELEMENTSOF(admit_rows); i++) {
+                const AdmitRow *row = &admit_rows[i];
+                const char *live[1] = { row->live };
+                DeviceFacts f = {
+                        .booted = -1,
+                        .active = row->active,
+                        .staged = 1,
+                        .version_floor = row->floor,
+                        .host_version = row->host_version,
+                        .os_id = "demo",
+                        .architecture = "x86_64",
+                        .live_versions = live,
+                        .n_live_versions = row->live ? 1 : 0,
+                        .now = NOW,
+                };
+                Manifest m = {
+                        .os_id = (char *) row->os_id,
+                        .architecture = (char *) "x86_64",
+                        .version = (char *) row->version,
+                        .min_version = (char *) row->min_version,
+                        .expires = row->expires,
+                        .has_expires = row->expires != 0,
+                };
+                Verdict v;
+
+                if (row->active >= 0)
+                        f.slots[row->active] = (SlotFacts) { .ready = true, .version = row->active_version };
+                f.slots[1] = (SlotFacts) { .ready = true, .version = row->version, .auth = row->slot_auth };
+                plan_admit(&f, &m, row->kind, 1, &v);
+                print_message("admit: %-45s -> %d %s\n", row->name, v.error, v.reason);
+                assert_int_equal(v.error, row->error);
+                assert_true((v.error == 0) == (v.reason[0] == 0));
+        }
+}
+
+/* ---- plan_newest_live ----------------------------------------------------------------------- */
+
+static void test_newest_live(void **state) {
+        const char *live[] = { "2.10", "2.9" };
+        DeviceFacts f = { .booted = -1, .active = 1, .host_version = "1", .live_versions = live, .n_live_versions = 2 };
+
+        f.slots[1].version = "2.1";
+        assert_string_equal(plan_newest_live(&f), "2.10");
+        f.n_live_versions = 0;
+        assert_string_equal(plan_newest_live(&f), "2.1");
+        f.active = -1;
+        assert_string_equal(plan_newest_live(&f), "1");
+        f.host_version = NULL;
+        assert_null(plan_newest_live(&f));
+}
+
+/* ---- plan_slot ------------------------------------------------------------------------------ */
+
+typedef struct SlotRow {
+        const char *name;
+        int booted, active;
+        bool busy[2], held_by_deferrals[2];
+        int slot;
+        bool force;
+        int error;
+} SlotRow;
+
+static const SlotRow slot_rows[] = {
+        { "fresh device", -1, -1, { false, false }, { false, false }, 0, false, 0 },
+        { "a active: b", -1, 0, { true, false }, { false, false }, 1, false, 0 },
+        { "b active: a", -1, 1, { false, true }, { false, false }, 0, false, 0 },
+        { "booted a, active b: none", 0, 1, { true, true }, { false, false }, -1, false, -ETXTBSY },
+        /* Deferrals of an older version hold the only slot: they end (forward), it is written. */
+        { "inactive held by deferrals only", -1, 1, { true, true }, { true, false }, 0, true, 0 },
+        /* Finding 7: held by something else: refused, and no deferral is ended. */
+        { "inactive held by an unrecorded mount", -1, 1, { true, true }, { false, false }, -1, false, -ETXTBSY },
+};
+
+static void test_slot(void **state) {
+        for (size_t i = 0; i < ELEMENTSOF(slot_rows); i++) {
+                const SlotRow *row = &slot_rows[i];
+                DeviceFacts f = { .booted = row->booted, .active = row->active, .staged = -1 };
+                SlotPlan p;
+
+                for (int k = 0; k < 2; k++)
+                        f.slots[k] = (SlotFacts) { .busy = row->busy[k], .held_by_deferrals = row->held_by_deferrals[k] };
+                plan_slot(&f, &p);
+                print_message("slot: %-40s -> %d%s %d\n", row->name, p.slot, p.force_deferrals ? " (force)" : "", p.verdict.error);
+                assert_int_equal(p.slot, row->slot);
+                assert_int_equal(p.force_deferrals, row->force);
+                assert_int_equal(p.verdict.error, row->error);
+        }
+}
+
+/* ---- plan_switch ---------------------------------------------------------------------------- */
+
+static char *defer_exe[] = { (char *) "/opt/svc/appserver", NULL };
+static const NamespaceFacts app_facts = { .executables = defer_exe };
+static ProcessFacts app_procs[] = {
+        { .pid = 1, .executable = (char *) "/opt/svc/appserver" },
+        { .pid = 40, .executable = (char *) "/opt/svc/appserver" },
+        { .pid = 41, .executable = (char *) "/usr/bin/bash" },
+};
+
+static PolicyRule defer_rule = {
+        .name = (char *) "10-app.conf",
+        .executable = (char *) "*/appserver",
+        .container = -1,
+        .mode = POLICY_DEFER,
+        .notify = (char *) "SIGHUP",
+};
+
+typedef struct SwitchRow {
+        const char *name;
+        /* namespaces: [0] host, [1] service, [2] nested in [1], [3] container */
+        bool host_matches, svc_matches, nested_matches, ctr_matches;
+        bool svc_trusted;
+        uint64_t deadline_usec;
+        bool critical;
+        SwitchAction host, svc, nested, ctr;
+        bool per_namespace;
+        size_t svc_notified;
+} SwitchRow;
+
+static const SwitchRow switch_rows[] = {
+        { "no rule matches: everyone now, one unmount", false, false, false, false, true, 0, false,
+          SWITCH_NOW, SWITCH_NOW, SWITCH_NOW, SWITCH_SKIP, false, 0 },
+        { "service defers, notified: its matched pids only, not pid 1", false, true, false, false, true, 0, false,
+          SWITCH_NOW, SWITCH_DEFER, SWITCH_NOW, SWITCH_SKIP, true, 1 },
+        /* Finding 4: an untrusted namespace's processes prove nothing. */
+        { "untrusted service looks like the app: now", false, true, false, false, false, 0, false,
+          SWITCH_NOW, SWITCH_NOW, SWITCH_NOW, SWITCH_SKIP, false, 0 },
+        { "host named by a rule defers", true, false, false, false, true, 0, false,
+          SWITCH_DEFER, SWITCH_NOW, SWITCH_NOW, SWITCH_SKIP, true, 0 },
+        { "nested defer in a forced service follows it", false, false, true, false, true, 0, false,
+          SWITCH_NOW, SWITCH_NOW, SWITCH_NOW, SWITCH_SKIP, false, 0 },
+        { "container matched: clone tucked, deferred", false, false, false, true, true, 0, false,
+          SWITCH_NOW, SWITCH_NOW, SWITCH_NOW, SWITCH_DEFER, false, 0 },
+        { "critical: defer becomes now", false, true, false, false, true, 0, true,
+          SWITCH_NOW, SWITCH_NOW, SWITCH_NOW, SWITCH_SKIP, false, 0 },
+        { "deadline from the rule", false, true, false, false, true, 60ULL * 1000000, false,
+          SWITCH_NOW, SWITCH_DEFER, SWITCH_NOW, SWITCH_SKIP, true, 1 },
+};
+
+static void test_switch(void **state) {
+        for (size_t i = 0; i < ELEMENTSOF(switch_rows); i++) {
+                const SwitchRow *row = &switch_rows[i];
+                static const NamespaceFacts nothing = {};
+                PolicyRule rule = defer_rule;
+                PolicySet ps = { .rules = &rule, .n_rules = 1, .default_mode = POLICY_FORCE };
+                SwitchNamespace ns[4] = {
+                        { .host = true, .reach = NS_REACH_PROPAGATION, .parent = -1, .trusted = true,
+                          .facts = row->host_matches ? &app_facts : &nothing, .procs = app_procs, .n_procs = row->host_matches ? 3 : 0 },
+                        { .reach = NS_REACH_PROPAGATION, .parent = 0, .trusted = row->svc_trusted,
+                          .facts = row->svc_matches ? &app_facts : &nothing, .procs = app_procs, .n_procs = row->svc_matches ? 3 : 0 },
+                        { .reach = NS_REACH_PROPAGATION, .parent = 1, .trusted = true,
+                          .facts = row->nested_matches ? &app_facts : &nothing },
+                        { .reach = NS_REACH_OWN_GROUP, .parent = -1, .trusted = true,
+                          .facts = row->ctr_matches ? &app_facts : &nothing },
+                };
+                SwitchPlan p;
+
+                rule.deadline_usec = row->deadline_usec;
+                assert_int_equal(plan_switch(&ps, ns, 4, row->critical, NOW, &p), 0);
+                print_message("switch: %-55s -> %s %s %s %s%s\n", row->name, switch_action_to_string(p.steps[0].action),
+                              switch_action_to_string(p.steps[1].action), switch_action_to_string(p.steps[2].action),
+                              switch_action_to_string(p.steps[3].action), p.per_namespace ? " per-namespace" : "");
+                assert_int_equal(p.steps[0].action, row->host);
+                assert_int_equal(p.steps[1].action, row->svc);
+                assert_int_equal(p.steps[2].action, row->nested);
+                assert_int_equal(p.steps[3].action, row->ctr);
+                assert_int_equal(p.per_namespace, row->per_namespace);
+                assert_int_equal(p.host_unmount, row->host == SWITCH_NOW);
+                assert_int_equal(p.steps[1].n_notify, row->svc_notified);
+                for (size_t k = 0; k < p.steps[1].n_notify; k++) {
+                        assert_int_not_equal(p.steps[1].notify[k], 1);
+                        assert_int_equal(p.steps[1].notify[k], 40); /* not the bash (41) */
+                }
+                /* Every deferral ends: the rule's deadline, or a day. */
+                for (size_t k = 0; k < 4; k++)
+                        if (p.steps[k].action == SWITCH_DEFER)
+                                assert_int_equal(p.steps[k].deadline,
+                                                 NOW + (row->deadline_usec ? (time_t) (row->deadline_usec / 1000000) : DAY));
+                if (row->svc == SWITCH_DEFER)
+                        assert_int_equal(p.steps[1].signal, SIGHUP);
+                assert_true(p.steps[3].tuck_clone == (row->ctr != SWITCH_SKIP));
+                assert_true(p.steps[2].follows_parent == (row->nested_matches && row->svc == SWITCH_NOW));
+                if (row->per_namespace)
+                        assert_true(p.steps[1].action != SWITCH_NOW || p.steps[1].from_inside);
+                switch_plan_done(&p);
+        }
+}
+
+static void test_switch_needs_host_first(void **state) {
+        PolicySet ps = { .default_mode = POLICY_FORCE };
+        SwitchNamespace ns[1] = { { .reach = NS_REACH_PROPAGATION } };
+        SwitchPlan p;
+
+        assert_int_equal(plan_switch(&ps, ns, 1, false, NOW, &p), -EINVAL);
+        assert_int_equal(plan_switch(&ps, ns, 0, false, NOW, &p), -EINVAL);
+}
+
+/* ---- plan_expire, plan_recover -------------------------------------------------------------- */
+
+static void test_expire(void **state) {
+        const time_t deadlines[] = { NOW - 1, NOW, NOW + 1, 0 };
+        bool end[4];
+
+        plan_expire(deadlines, 4, NOW, false, end);
+        assert_true(end[0]);
+        assert_true(end[1]);
+        assert_false(end[2]);
+        assert_true(end[3]); /* a record without a deadline (older versions) ends */
+        plan_expire(deadlines, 4, NOW, true, end);
+        assert_true(end[2]);
+}
+
+typedef struct RecoverRow {
+        const char *name;
+        RecoverNamespace ns[3];
+        RecoverAction expect[3];
+        bool switched;
+} RecoverRow;
+
+static const RecoverRow recover_rows[] = {
+        { "killed before the tuck", { { true, 1, false, false, false, false }, { false, 1, false, false, false, false }, { false, 1, false, false, false, false } },
+          { RECOVER_KEEP, RECOVER_KEEP, RECOVER_KEEP }, false },
+        { "killed after the tuck, nothing removed", { { true, 2, false, true, false, false }, { false, 2, false, true, false, false }, { false, 2, true, true, false, false } },
+          { RECOVER_FORWARD, RECOVER_FORWARD, RECOVER_KEEP }, true },
+        /* Finding 6: a deferring namespace left with no record is moved forward, never left behind. */
+        { "killed before the records (old code)", { { true, 1, false, true, false, false }, { false, 1, false, true, false, false }, { false, 2, false, true, false, false } },
+          { RECOVER_KEEP, RECOVER_KEEP, RECOVER_FORWARD }, true },
+        { "a record whose namespace already moved", { { true, 1, false, true, false, false }, { false, 1, true, true, false, false }, { false, 2, true, true, false, false } },
+          { RECOVER_KEEP, RECOVER_FORGET, RECOVER_KEEP }, true },
+        /* A container the kill came before: it would hold the old slot forever. */
+        { "container not reached yet", { { true, 1, false, true, false, false }, { false, 1, false, true, false, false }, { false, 1, false, false, true, true } },
+          { RECOVER_KEEP, RECOVER_KEEP, RECOVER_TUCK }, true },
+        { "container never ours (skipped)", { { true, 1, false, true, false, false }, { false, 1, false, true, false, false }, { false, 1, false, false, true, false } },
+          { RECOVER_KEEP, RECOVER_KEEP, RECOVER_KEEP }, true },
+        { "the host defers, recorded", { { true, 2, true, true, false, false }, { false, 1, false, true, false, false }, { false, 1, false, true, false, false } },
+          { RECOVER_KEEP, RECOVER_KEEP, RECOVER_KEEP }, true },
+};
+
+static void test_recover(void **state) {
+        for (size_t i = 0; i < ELEMENTSOF(recover_rows); i++) {
+                const RecoverRow *row = &recover_rows[i];
+                RecoverAction act[3];
+                bool switched;
+
+                plan_recover(row->ns, 3, act, &switched);
+                print_message("recover: %-40s -> %d %d %d %s\n", row->name, act[0], act[1], act[2], switched ? "switched" : "not");
+                for (int k = 0; k < 3; k++)
+                        assert_int_equal(act[k], row->expect[k]);
+                assert_int_equal(switched, row->switched);
+        }
+}
+
+/* ---- plan_boot ------------------------------------------------------------------------------ */
+
+typedef struct BootRow {
+        const char *name;
+        BootSlotFacts slots[2];
+        int next_boot, forced;
+        const char *floor;
+        int slot, fallback;
+        bool trial;
+        int tries_left;
+        int error;
+} BootRow;
+
+static const BootRow boot_rows[] = {
+        { "next boot on trial", { { true, 0, "2", -1, true }, { true, 0, "3", 3, false } }, 1, -1, NULL, 1, 0, true, 2, 0 },
+        { "trial used up: the good one", { { true, 0, "2", -1, true }, { true, 0, "3", 0, false } }, 1, -1, NULL, 0, -1, false, -1, 0 },
+        { "next boot does not authenticate", { { true, 0, "2", -1, true }, { true, -EKEYREJECTED, "3", 3, false } }, 1, -1, NULL, 0, -1, false, -1, 0 },
+        { "no state: the newest authentic", { { true, 0, "2", -1, true }, { true, 0, "3", -1, true } }, -1, -1, NULL, 1, 0, false, -1, 0 },
+        { "kernel command line picks a", { { true, 0, "2", -1, true }, { true, 0, "3", 3, false } }, 1, 0, NULL, 0, -1, false, -1, 0 },
+        { "below the floor never boots", { { true, 0, "2", -1, true }, { true, 0, "3", 3, false } }, 0, -1, "3", 1, -1, true, 2, 0 },
+        { "nothing can boot", { { false, 0, NULL, -1, false }, { true, -EBADMSG, "3", 3, false } }, 1, -1, NULL, -1, -1, false, -1, -ENOMEDIUM },
+};
+
+static void test_boot(void **state) {
+        for (size_t i = 0; i < ELEMENTSOF(boot_rows); i++) {
+                const BootRow *row = &boot_rows[i];
+                BootFacts f = { .next_boot = row->next_boot, .forced = row->forced, .version_floor = row->floor };
+                BootPlan p;
+
+                f.slots[0] = row->slots[0];
+                f.slots[1] = row->slots[1];
+                plan_boot(&f, &p);
+                print_message("boot: %-40s -> %d (fallback %d) %s\n", row->name, p.slot, p.fallback, p.verdict.reason);
+                assert_int_equal(p.slot, row->slot);
+                assert_int_equal(p.fallback, row->fallback);
+                assert_int_equal(p.trial, row->trial);
+                assert_int_equal(p.tries_left, row->tries_left);
+                assert_int_equal(p.verdict.error, row->error);
+        }
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_admit),
+                cmocka_unit_test(test_newest_live),
+                cmocka_unit_test(test_slot),
+                cmocka_unit_test(test_switch),
+                cmocka_unit_test(test_switch_needs_host_first),
+                cmocka_unit_test(test_expire),
+                cmocka_unit_test(test_recover),
+                cmocka_unit_test(test_boot),
+        };
+        return tu_run_group_tests(tests, NULL, NULL);
+}
