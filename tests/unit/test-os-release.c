@@ -70,6 +70,24 @@ static void test_read_at(void **state) {
         assert_string_equal(o.id, "demo");
         assert_string_equal(o.version, "7");
         os_release_done(&o);
+
+        /* Someone else's tree: a FIFO must not block, a symlink (of the file or a directory on the
+         * way) must not lead out, a directory is not a file. */
+        assert_int_equal(unlink(file), 0);
+        assert_int_equal(mkfifo(file, 0644), 0);
+        assert_int_equal(os_release_read_at(dfd, "lib/os-release", &o), -EBADFD);
+        assert_int_equal(unlink(file), 0);
+        assert_int_equal(symlink("/etc/os-release", file), 0);
+        assert_int_equal(os_release_read_at(dfd, "lib/os-release", &o), -ELOOP);
+        assert_int_equal(unlink(file), 0);
+        assert_int_equal(mkdir(file, 0755), 0);
+        assert_int_equal(os_release_read_at(dfd, "lib/os-release", &o), -EBADFD);
+        assert_int_equal(rmdir(file), 0);
+        assert_int_equal(rmdir(lib), 0);
+        assert_int_equal(symlink("/usr/lib", lib), 0);
+        assert_int_equal(os_release_read_at(dfd, "lib/os-release", &o), -ELOOP);
+        assert_int_equal(os_release_read_at(dfd, "../lib/os-release", &o), -EXDEV);
+
         close(dfd);
         assert_int_equal(tu_remove_tree(dir), 0);
         free(file);
@@ -84,5 +102,5 @@ int main(void) {
                 cmocka_unit_test(test_quotes_comments_whitespace),
                 cmocka_unit_test(test_read_at),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return tu_run_group_tests(tests, NULL, NULL);
 }
