@@ -42,8 +42,10 @@ static uint64_t now_usec(void) {
 void dry_run_done(DryRun *d) {
         free(d->newest_live);
         switch_plan_done(&d->plan);
-        for (size_t i = 0; i < d->n_ns; i++)
+        for (size_t i = 0; i < d->n_ns; i++) {
                 free(d->ns[i].version);
+                free(d->ns[i].rule);
+        }
         free(d->ns);
         *d = (DryRun) { .slot = -1 };
 }
@@ -638,7 +640,11 @@ static void dry_run_report(const Facts *facts, const SlotPlan *sp, const Manifes
                         .relation = facts->ns[i].relation,
                         .trusted = facts->ns[i].trusted,
                         .version = facts->ns[i].version ? strdup(facts->ns[i].version) : NULL,
+                        .rule = ret->plan.steps[i].rule ? strdup(ret->plan.steps[i].rule) : NULL,
                 };
+        /* The plan's rule names point into the policy set, freed when the apply returns. */
+        for (size_t i = 0; i < ret->plan.n_steps; i++)
+                ret->plan.steps[i].rule = NULL;
 }
 
 int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions *o, ApplyResult *ret) {
@@ -652,13 +658,17 @@ int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions
         int r;
 
         log_detail_clear();
-        *ret = (ApplyResult) { .slot = -1 };
-        r = begin(cfg, false, &lock, &s);
+        *ret = (ApplyResult) { .slot = -1, .dry = ret->dry };
+        if (o->dry_run) {
+                /* A dry run takes no lock, enforces no deadline, recovers nothing: it only reads. */
+                state_init(&s);
+                r = state_load(cfg->state_directory, &s);
+                if (r == -EUCLEAN)
+                        return log_debug_errno(ENOTRECOVERABLE, "%s/state.json is corrupt: %s", cfg->state_directory, log_detail() ?: "");
+        } else
+                r = begin(cfg, false, &lock, &s);
         if (r < 0)
                 return r;
-        /* A dry run holds nothing while it downloads and verifies. */
-        if (o->dry_run)
-                lock = safe_close(lock);
 
         /* A broken policy is refused before anything changes. */
         r = policy_load(cfg, &policies);

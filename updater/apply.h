@@ -27,6 +27,7 @@ typedef struct DryRunNamespace {
         int relation;           /* NamespaceRelation */
         bool trusted;
         char *version;
+        char *rule;             /* the rule that decided (a copy: the policy set is gone by then) */
 } DryRunNamespace;
 
 typedef struct DryRun {

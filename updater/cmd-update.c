@@ -175,7 +175,7 @@ static void print_dry_run(const Args *a, const ApplyResult *res, const DryRun *d
                         json_object_object_add(e, "follows_parent", json_object_new_boolean(st->follows_parent));
                         json_object_object_add(e, "overridden", json_object_new_boolean(st->overridden));
                         json_object_object_add(e, "deadline", json_object_new_int64(st->action == SWITCH_DEFER ? (int64_t) st->deadline : 0));
-                        json_object_object_add(e, "rule", st->rule ? json_object_new_string(st->rule) : NULL);
+                        json_object_object_add(e, "rule", d->ns[i].rule ? json_object_new_string(d->ns[i].rule) : NULL);
                         json_object_object_add(e, "notify", json_object_new_int((int) st->n_notify));
                         json_object_array_add(arr, e);
                 }
@@ -200,7 +200,7 @@ static void print_dry_run(const Args *a, const ApplyResult *res, const DryRun *d
                 else if (st->follows_parent)
                         snprintf(extra, sizeof extra, " (follows its parent)");
                 printf("  %-8d %-10s %-9s %-7s %s%s%s\n", (int) d->ns[i].pid, ns_relation_to_string(d->ns[i].relation),
-                       d->ns[i].version ?: "-", switch_action_to_string(st->action), st->rule ?: "-", extra,
+                       d->ns[i].version ?: "-", switch_action_to_string(st->action), d->ns[i].rule ?: "-", extra,
                        d->ns[i].trusted ? "" : " [untrusted]");
         }
 }
