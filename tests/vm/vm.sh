@@ -3,7 +3,7 @@
 # scripts/install-deps into /var/cache/osupdate-tests/kernel) under qemu with an initramfs built
 # here: busybox, the osupdate binary with its libraries, the kernel modules a test needs, and the
 # test's files. The guest runs $VM/guest.sh, prints "VMTEST ok - …"/"VMTEST not ok - …" lines on
-# the serial console and powers off. Facts behind the choices: ../shared/notes/qemu-dm-verity.md.
+# the serial console and powers off. Facts behind the choices: docs/kernel-mounts.md (qemu part).
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 KDIR=$(ls -d /var/cache/osupdate-tests/kernel/linux-image-*/ 2>/dev/null | sort -V | tail -1 || true)
