@@ -9,10 +9,8 @@
 /* Scope-bound resources, in the manner of systemd's macro.h / fd-util.h. */
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
-#define _unused_ __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 #define _noreturn_ __attribute__((noreturn))
-#define _warn_unused_result_ __attribute__((warn_unused_result))
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -30,6 +28,13 @@
                 int _fd_ = (fd);                 \
                 (fd) = -EBADF;                   \
                 _fd_;                            \
+        })
+/* … or a struct that owns what it points to, leaving it zeroed for its _done() cleanup. */
+#define TAKE_STRUCT(s)                           \
+        ({                                       \
+                __typeof__(s) _s_ = (s);         \
+                (s) = (__typeof__(s)) {};        \
+                _s_;                             \
         })
 
 static inline void freep(void *p) {
@@ -49,6 +54,15 @@ static inline void closep(int *fd) {
         (void) safe_close(*fd);
 }
 #define _cleanup_close_ _cleanup_(closep)
+
+/* Removes the file named by *p, if any, and frees the name: a temporary file that must not outlive
+ * a failure. Set the name only once the file exists; free(TAKE_PTR(p)) keeps the file. */
+static inline void unlink_and_freep(char **p) {
+        if (*p) {
+                (void) unlink(*p);
+                free(*p);
+        }
+}
 
 static inline void fclosep(FILE **f) {
         if (*f)

@@ -30,8 +30,12 @@ int conf_parse_file(const char *path, const ConfItem *items) {
         unsigned n = 0;
 
         f = fopen(path, "re");
-        if (!f)
-                return log_error_errno(errno, "Failed to open configuration file %s: %m", path);
+        if (!f) {
+                /* A configuration that cannot be read is a configuration error all the same; the
+                 * message keeps the system's reason. */
+                (void) log_error_errno(errno, "Failed to open configuration file %s: %m", path);
+                return -ENOEXEC;
+        }
 
         for (;;) {
                 ssize_t l;
@@ -43,13 +47,17 @@ int conf_parse_file(const char *path, const ConfItem *items) {
                 errno = 0;
                 l = getline(&line, &cap, f);
                 if (l < 0) {
-                        if (errno != 0)
-                                return log_error_errno(errno, "%s: read error: %m", path);
+                        if (errno == ENOMEM)
+                                return log_oom();
+                        if (errno != 0) {
+                                (void) log_error_errno(errno, "%s: read error: %m", path);
+                                return -ENOEXEC;
+                        }
                         break;
                 }
                 n++;
                 if (memchr(line, 0, (size_t) l))
-                        return log_error_errno(EBADMSG, "%s:%u: NUL byte in line.", path, n);
+                        return log_error_errno(ENOEXEC, "%s:%u: NUL byte in line.", path, n);
 
                 s = strip(line);
                 if (*s == 0 || *s == '#' || *s == ';')
@@ -58,13 +66,13 @@ int conf_parse_file(const char *path, const ConfItem *items) {
                 if (*s == '[') {
                         size_t sl = strlen(s);
                         if (sl < 3 || s[sl - 1] != ']')
-                                return log_error_errno(EBADMSG, "%s:%u: invalid section header: %s", path, n, s);
+                                return log_error_errno(ENOEXEC, "%s:%u: invalid section header: %s", path, n, s);
                         s[sl - 1] = 0;
                         for (it = items; it->section; it++)
                                 if (strcmp(it->section, s + 1) == 0)
                                         break;
                         if (!it->section)
-                                return log_error_errno(EBADMSG, "%s:%u: unknown section [%s]", path, n, s + 1);
+                                return log_error_errno(ENOEXEC, "%s:%u: unknown section [%s]", path, n, s + 1);
                         free(section);
                         section = strdup(s + 1);
                         if (!section)
@@ -74,12 +82,12 @@ int conf_parse_file(const char *path, const ConfItem *items) {
 
                 eq = strchr(s, '=');
                 if (!eq)
-                        return log_error_errno(EBADMSG, "%s:%u: expected Key=Value or [Section]: %s", path, n, s);
+                        return log_error_errno(ENOEXEC, "%s:%u: expected Key=Value or [Section]: %s", path, n, s);
                 *eq = 0;
                 key = strip(s);
                 value = strip(eq + 1);
                 if (!section)
-                        return log_error_errno(EBADMSG, "%s:%u: assignment %s= outside of any section", path, n, key);
+                        return log_error_errno(ENOEXEC, "%s:%u: assignment %s= outside of any section", path, n, key);
 
                 for (it = items; it->section; it++) {
                         if (strcmp(it->section, section) != 0)
@@ -89,14 +97,14 @@ int conf_parse_file(const char *path, const ConfItem *items) {
                                 break;
                 }
                 if (!it->section)
-                        return log_error_errno(EBADMSG, "%s:%u: unknown key %s= in section [%s]%s", path, n, key,
+                        return log_error_errno(ENOEXEC, "%s:%u: unknown key %s= in section [%s]%s", path, n, key,
                                                section, section_known ? "" : " (unknown section)");
 
                 r = it->parse(value, it->data);
                 if (r == -ENOMEM)
                         return log_oom();
                 if (r < 0)
-                        return log_error_errno(EBADMSG, "%s:%u: invalid value for %s=: \"%s\"", path, n, key, value);
+                        return log_error_errno(ENOEXEC, "%s:%u: invalid value for %s=: \"%s\"", path, n, key, value);
         }
         return 0;
 }

@@ -17,8 +17,13 @@ typedef struct ConfItem {
 } ConfItem;
 
 /* Parses path against the items (terminated by an item with section == NULL).
- * Errors are logged at error level with "FILE:LINE:" and returned as negative errno:
- * -EBADMSG for syntax, unknown section/key or invalid value; -errno for I/O. */
+ * Errors are logged at error level with "FILE:LINE:" (or the system's reason for a file that
+ * cannot be opened or read) and returned as:
+ *   -ENOEXEC  a configuration error: the file cannot be opened or read, a NUL byte, an invalid
+ *             section header, an unknown section or key, a line that is not Key=Value, an
+ *             assignment before any section, a value its parser refuses (main.c: exit 4)
+ *   -ENOMEM   out of memory
+ * Never -EBADMSG: that means a signature or digest mismatch (exit 10). */
 int conf_parse_file(const char *path, const ConfItem *items);
 
 /* Ready-made value parsers. data points to the destination. */

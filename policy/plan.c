@@ -295,9 +295,12 @@ void plan_expire(const time_t *deadlines, size_t n, time_t now, bool all, bool *
 }
 
 static bool boot_candidate(const BootFacts *f, int i) {
-        const BootSlotFacts *s = &f->slots[i];
+        const BootSlotFacts *s;
 
-        if (i < 0 || i >= PLAN_SLOTS || !s->ready || s->auth < 0 || !s->version)
+        if (i < 0 || i >= PLAN_SLOTS)
+                return false;
+        s = &f->slots[i];
+        if (!s->ready || s->auth < 0 || !s->version)
                 return false;
         if (f->version_floor && version_compare(s->version, f->version_floor) < 0)
                 return false;

@@ -261,8 +261,6 @@ static int feed_checker(void *state, const void *buf, size_t len) {
         return r;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(VerityHasher *, verity_hasher_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(VerityTreeChecker *, verity_tree_checker_free);
 
 static int read_image(Reader *r, const ManifestImage *img) {
         _cleanup_(verity_hasher_freep) VerityHasher *h = NULL;

@@ -60,49 +60,52 @@ static int write_member(struct archive *a, const BundleMember *m, time_t mtime, 
         return 0;
 }
 
-int bundle_write(const char *path, const BundleMember *members, size_t n_members, time_t mtime) {
-        _cleanup_(archive_write_freep) struct archive *a = NULL;
+/* A temporary file next to path, so the final rename stays within one file system. Returns the
+ * fd; *ret gets the name only once the file exists. */
+static int bundle_temp_create(const char *path, char **ret) {
         _cleanup_free_ char *tmp = NULL;
-        _cleanup_free_ void *buf = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        int r;
+        int fd;
 
         if (asprintf(&tmp, "%s.tmpXXXXXX", path) < 0)
-                return log_oom();
-        buf = malloc(COPY_BUFFER_SIZE);
-        a = archive_write_new();
-        if (!buf || !a)
                 return log_oom();
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return log_error_errno(errno, "Cannot create %s: %m", tmp);
+        *ret = TAKE_PTR(tmp);
+        return fd;
+}
+
+int bundle_write(const char *path, const BundleMember *members, size_t n_members, time_t mtime) {
+        _cleanup_(archive_write_freep) struct archive *a = NULL;
+        _cleanup_(unlink_and_freep) char *tmp = NULL;
+        _cleanup_free_ void *buf = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        buf = malloc(COPY_BUFFER_SIZE);
+        a = archive_write_new();
+        if (!buf || !a)
+                return log_oom();
+        fd = bundle_temp_create(path, &tmp);
+        if (fd < 0)
+                return fd;
         (void) fchmod(fd, 0644);
 
         /* pax: ustar headers, extended headers only where ustar cannot express a field. */
         if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-            archive_write_open_fd(a, fd) != ARCHIVE_OK) {
-                r = log_error_errno(EIO, "Cannot start bundle %s: %s", path, archive_error_string(a));
-                goto fail;
-        }
+            archive_write_open_fd(a, fd) != ARCHIVE_OK)
+                return log_error_errno(EIO, "Cannot start bundle %s: %s", path, archive_error_string(a));
         for (size_t i = 0; i < n_members; i++) {
                 r = write_member(a, &members[i], mtime, buf);
                 if (r < 0)
-                        goto fail;
+                        return r;
         }
-        if (archive_write_close(a) != ARCHIVE_OK) {
-                r = log_error_errno(EIO, "Cannot finish bundle %s: %s", path, archive_error_string(a));
-                goto fail;
-        }
-        if (fsync(fd) < 0) {
-                r = log_error_errno(errno, "Cannot write %s: %m", tmp);
-                goto fail;
-        }
-        if (rename(tmp, path) < 0) {
-                r = log_error_errno(errno, "Cannot rename %s to %s: %m", tmp, path);
-                goto fail;
-        }
+        if (archive_write_close(a) != ARCHIVE_OK)
+                return log_error_errno(EIO, "Cannot finish bundle %s: %s", path, archive_error_string(a));
+        if (fsync(fd) < 0)
+                return log_error_errno(errno, "Cannot write %s: %m", tmp);
+        if (rename(tmp, path) < 0)
+                return log_error_errno(errno, "Cannot rename %s to %s: %m", tmp, path);
+        free(TAKE_PTR(tmp)); /* renamed: nothing left to remove */
         return 0;
-fail:
-        (void) unlink(tmp);
-        return r;
 }

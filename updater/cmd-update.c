@@ -86,7 +86,7 @@ usage:
 #define A_DRY_RUN (1U << 5)
 
 static int load_config(const Args *a, Config *cfg) {
-        return config_load(a->config, cfg) < 0 ? -ENOEXEC : 0;
+        return config_load(a->config, cfg);
 }
 
 static int fail(int r, const char *what) {
@@ -522,8 +522,9 @@ int cmd_release(int argc, char *argv[]) {
                 fprintf(stderr, "osupdate: error: invalid arguments for 'release'. See 'osupdate --help'.\n");
                 return -EINVAL;
         }
-        if (config_load(config, &cfg) < 0)
-                return -ENOEXEC;
+        r = config_load(config, &cfg);
+        if (r < 0)
+                return r;
 
         if (check) {
                 _cleanup_free_ char *version = NULL;

@@ -117,8 +117,10 @@ static int parse_dropins(const char *dir, const ConfItem *items) {
         r = dir_list_suffix(dir, ".conf", &dropins);
         if (r == -ENOENT || r == -ENOTDIR)
                 return 0;
-        if (r < 0)
-                return log_error_errno(r, "Cannot list %s: %m", dir);
+        if (r < 0) {
+                (void) log_error_errno(r, "Cannot list %s: %m", dir);
+                return -ENOEXEC; /* a configuration that cannot be read, like conf_parse_file() */
+        }
         for (char **d = dropins; *d; d++) {
                 _cleanup_free_ char *p = path_join(dir, *d);
                 if (!p)
@@ -186,8 +188,7 @@ int config_load(const char *path, Config *ret) {
 
         if (path && !(c.path = strdup(path)))
                 return log_oom();
-        *ret = c;
-        c = (Config) {};
+        *ret = TAKE_STRUCT(c);
         return 0;
 }
 

@@ -49,7 +49,8 @@ typedef struct Config {
 /* Loads the defaults, then either `path` (it must exist) and its `path`.d/ *.conf drop-ins, or,
  * with path NULL, the vendor file, /etc/osupdate/osupdate.conf and its osupdate.conf.d/ *.conf
  * drop-ins, in lexical order, each where it exists. Errors name file and line and leave *ret
- * untouched. */
+ * untouched: -ENOEXEC for every configuration error (exit 4; a `path` or drop-in directory that
+ * cannot be read included), -ENOMEM. Callers return it as it is. */
 int config_load(const char *path, Config *ret);
 void config_done(Config *c);
 

@@ -53,14 +53,35 @@ static int parse_glob(const char *value, void *data) {
         return conf_parse_string(value, data);
 }
 
+/* One rule from one file; the items point into *rule. */
+static int policy_rule_load(const char *dir, const char *name, PolicyRule *rule) {
+        _cleanup_free_ char *p = path_join(dir, name);
+        const ConfItem items[] = {
+                { "Match", "Unit", parse_glob, &rule->unit },
+                { "Match", "Cgroup", parse_glob, &rule->cgroup },
+                { "Match", "Executable", parse_glob, &rule->executable },
+                { "Match", "Container", parse_container, &rule->container },
+                { "Policy", "Mode", parse_mode, &rule->mode },
+                { "Policy", "Deadline", parse_deadline, &rule->deadline_usec },
+                { "Policy", "Notify", parse_notify, &rule->notify },
+                {},
+        };
+
+        *rule = (PolicyRule) { .container = -1, .mode = _POLICY_MODE_INVALID, .name = strdup(name) };
+        if (!p || !rule->name)
+                return log_oom();
+        return conf_parse_file(p, items); /* -ENOEXEC (logged with file and line) or -ENOMEM */
+}
+
 int policy_load(const Config *cfg, PolicySet *ret) {
+        _cleanup_(policy_set_done) PolicySet s = { .default_mode = cfg->default_mode,
+                                                   .default_deadline_usec = cfg->default_deadline_usec };
         _cleanup_strv_free_ char **files = NULL;
-        PolicySet s = { .default_mode = cfg->default_mode, .default_deadline_usec = cfg->default_deadline_usec };
         int r, n;
 
         n = dir_list_suffix(cfg->policy_directory, ".conf", &files);
         if (n == -ENOENT) {
-                *ret = s;
+                *ret = TAKE_STRUCT(s);
                 return 0;
         }
         if (n < 0)
@@ -70,31 +91,11 @@ int policy_load(const Config *cfg, PolicySet *ret) {
                 return log_oom();
 
         for (char **f = files; *f; f++) {
-                _cleanup_free_ char *p = path_join(cfg->policy_directory, *f);
-                PolicyRule *rule = &s.rules[s.n_rules];
-
-                *rule = (PolicyRule) { .container = -1, .mode = _POLICY_MODE_INVALID, .name = strdup(*f) };
-                s.n_rules++;
-                if (!p || !rule->name) {
-                        policy_set_done(&s);
-                        return log_oom();
-                }
-                const ConfItem items[] = {
-                        { "Match", "Unit", parse_glob, &rule->unit },
-                        { "Match", "Cgroup", parse_glob, &rule->cgroup },
-                        { "Match", "Executable", parse_glob, &rule->executable },
-                        { "Match", "Container", parse_container, &rule->container },
-                        { "Policy", "Mode", parse_mode, &rule->mode },
-                        { "Policy", "Deadline", parse_deadline, &rule->deadline_usec },
-                        { "Policy", "Notify", parse_notify, &rule->notify },
-                        {},
-                };
-                r = conf_parse_file(p, items);
-                if (r < 0) {
-                        policy_set_done(&s);
-                        return -ENOEXEC;
-                }
+                /* Counted before it is loaded, so that policy_set_done() frees what it holds. */
+                r = policy_rule_load(cfg->policy_directory, *f, &s.rules[s.n_rules++]);
+                if (r < 0)
+                        return r;
         }
-        *ret = s;
+        *ret = TAKE_STRUCT(s);
         return 0;
 }

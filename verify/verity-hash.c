@@ -199,7 +199,6 @@ int verity_superblock_parse(const void *buf, size_t len, VerityParams *ret) {
 typedef struct Worker {
         pthread_t thread;
         struct VerityHasher *h;
-        unsigned id;
         EVP_MD_CTX *ctx;
 } Worker;
 
@@ -505,7 +504,6 @@ int verity_hasher_new(const VerityParams *p, int tree_fd, unsigned threads, Veri
                 for (unsigned i = 0; i < threads; i++) {
                         Worker *w = &h->workers[i];
                         w->h = h;
-                        w->id = i + 1;
                         w->ctx = EVP_MD_CTX_new();
                         if (!w->ctx || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
                                 EVP_MD_CTX_free(w->ctx);

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cleanup.h"
+
 /* dm-verity hash trees in veritysetup's on-disk format (hash type 1, with superblock):
  *   block 0          superblock (512 bytes, zero padded to the hash block size)
  *   blocks 1…        hash levels, the level nearest the root first, leaves last
@@ -41,6 +43,7 @@ int verity_hasher_update(VerityHasher *h, const void *data, size_t len);
 /* -EBADMSG if fewer or more bytes than data_size were fed. */
 int verity_hasher_finish(VerityHasher *h, uint8_t *ret_root, size_t *ret_root_size);
 VerityHasher *verity_hasher_free(VerityHasher *h);
+DEFINE_TRIVIAL_CLEANUP_FUNC(VerityHasher *, verity_hasher_free);
 
 /* Hashes a whole file (its size must be p->data_size) through a read-only mapping, so each
  * thread reads its share of the page cache itself. Writes the tree to tree_fd if >= 0. */
@@ -56,6 +59,7 @@ int verity_tree_checker_new(const VerityParams *p, const uint8_t *root, size_t r
 int verity_tree_checker_update(VerityTreeChecker *c, const void *data, size_t len);
 int verity_tree_checker_finish(VerityTreeChecker *c);
 VerityTreeChecker *verity_tree_checker_free(VerityTreeChecker *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(VerityTreeChecker *, verity_tree_checker_free);
 
 /* Reads the superblock of a tree made by `veritysetup format` (or by us) into ret,
  * with data_size = data_blocks × data_block_size. */

@@ -149,4 +149,21 @@ done
 expect "configuration file missing" 4 "Failed to open configuration file" \
         "$OSUPDATE" bundle verify "$T/good.osup" --config "$T/none.conf"
 
+# Every kind of configuration error is exit 4, never 10 (a signature or digest mismatch).
+# badconf NAME FILE REGEX TEXT: TEXT (printf %b escapes) as --config FILE, which bundle verify refuses.
+badconf() {
+        printf '%b' "$4" >"$T/$2"
+        expect "$1" 4 "$3" "$OSUPDATE" bundle verify "$T/good.osup" --config "$T/$2"
+}
+badconf "configuration line without '='" syntax.conf "syntax.conf:2: expected Key=Value" '[Update]\nSignaturesRequired 1\n'
+badconf "configuration assignment outside any section" nosec.conf "nosec.conf:1: assignment SignaturesRequired= outside" \
+        'SignaturesRequired=1\n'
+badconf "configuration section header unterminated" header.conf "header.conf:1: invalid section header" '[Update\n'
+badconf "configuration NUL byte" nul.conf "nul.conf:2: NUL byte" '[Update]\nSignatures\0Required=1\n'
+mkdir "$T/base.conf.d"
+printf '[Update]\nVerity=sometimes\n' >"$T/base.conf.d/50-bad.conf"
+badconf "a bad drop-in" base.conf "50-bad.conf:2: invalid value for Verity=" "[Update]\\nKeysDirectory=$T/keys\\n"
+expect "configuration file is a directory" 4 "read error" \
+        "$OSUPDATE" bundle verify "$T/good.osup" --config "$T/bad"
+
 finish

@@ -163,20 +163,20 @@ static void test_conf_empty_file(void **state) {
 static void test_conf_unknown_section(void **state) {
         Config c = {};
 
-        assert_int_equal(parse_text("[Update]\nRetries=1\n[Unknown]\nRetries=2\n", &c), -EBADMSG);
-        assert_int_equal(parse_text("[update]\nRetries=1\n", &c), -EBADMSG);
+        assert_int_equal(parse_text("[Update]\nRetries=1\n[Unknown]\nRetries=2\n", &c), -ENOEXEC);
+        assert_int_equal(parse_text("[update]\nRetries=1\n", &c), -ENOEXEC);
         config_done(&c);
 }
 
 static void test_conf_unknown_key(void **state) {
         Config c = {};
 
-        assert_int_equal(parse_text("[Update]\nRetrys=1\n", &c), -EBADMSG);
+        assert_int_equal(parse_text("[Update]\nRetrys=1\n", &c), -ENOEXEC);
         /* Known key, wrong section. */
-        assert_int_equal(parse_text("[Update]\nDevice=/dev/sda\n", &c), -EBADMSG);
+        assert_int_equal(parse_text("[Update]\nDevice=/dev/sda\n", &c), -ENOEXEC);
         /* Keys are case sensitive. */
-        assert_int_equal(parse_text("[Update]\nretries=1\n", &c), -EBADMSG);
-        assert_int_equal(parse_text("[Update]\n=1\n", &c), -EBADMSG);
+        assert_int_equal(parse_text("[Update]\nretries=1\n", &c), -ENOEXEC);
+        assert_int_equal(parse_text("[Update]\n=1\n", &c), -ENOEXEC);
         config_done(&c);
 }
 
@@ -196,7 +196,7 @@ static void test_conf_bad_value(void **state) {
                 Config c = {};
 
                 print_message("%s", bad[i]);
-                assert_int_equal(parse_text(bad[i], &c), -EBADMSG);
+                assert_int_equal(parse_text(bad[i], &c), -ENOEXEC);
                 config_done(&c);
         }
 }
@@ -204,7 +204,7 @@ static void test_conf_bad_value(void **state) {
 static void test_conf_assignment_outside_section(void **state) {
         Config c = {};
 
-        assert_int_equal(parse_text("Retries=1\n[Update]\n", &c), -EBADMSG);
+        assert_int_equal(parse_text("Retries=1\n[Update]\n", &c), -ENOEXEC);
         assert_int_equal(c.retries, 0);
         config_done(&c);
 }
@@ -222,7 +222,7 @@ static void test_conf_syntax_errors(void **state) {
                 Config c = {};
 
                 print_message("%s", bad[i]);
-                assert_int_equal(parse_text(bad[i], &c), -EBADMSG);
+                assert_int_equal(parse_text(bad[i], &c), -ENOEXEC);
                 config_done(&c);
         }
 }
@@ -231,7 +231,7 @@ static void test_conf_nul_byte(void **state) {
         static const char text[] = "[Update]\nRetries=1\0\nEnabled=yes\n";
         Config c = {};
 
-        assert_int_equal(parse_text_len(text, sizeof text - 1, &c), -EBADMSG);
+        assert_int_equal(parse_text_len(text, sizeof text - 1, &c), -ENOEXEC);
         config_done(&c);
 }
 
@@ -239,9 +239,70 @@ static void test_conf_missing_file(void **state) {
         Config c = {};
         const ConfItem items[] = CONFIG_ITEMS(&c);
 
-        assert_int_equal(conf_parse_file("/tmp/test-conf-parser.does-not-exist/osupdate.conf", items), -ENOENT);
+        /* A configuration that cannot be read is a configuration error (exit 4), not an I/O one. */
+        assert_int_equal(conf_parse_file("/tmp/test-conf-parser.does-not-exist/osupdate.conf", items), -ENOEXEC);
         /* A directory opens but cannot be read. */
-        assert_int_equal(conf_parse_file("/tmp", items), -EISDIR);
+        assert_int_equal(conf_parse_file("/tmp", items), -ENOEXEC);
+}
+
+/* One row per kind of bad input the parser tells apart (each has its own message), with the exact
+ * errno: every one is a configuration error, -ENOEXEC (exit 4) — never -EBADMSG, which means a
+ * signature or digest mismatch (exit 10). */
+static void test_conf_error_kinds(void **state) {
+        static const struct {
+                const char *kind;
+                const char *text;
+                size_t len; /* 0: strlen(text) */
+                int error;
+        } rows[] = {
+                { "unknown section", "[Unknown]\n", 0, -ENOEXEC },
+                { "unknown key", "[Update]\nRetrys=1\n", 0, -ENOEXEC },
+                { "known key, wrong section", "[Slot]\nRetries=1\n", 0, -ENOEXEC },
+                { "empty key", "[Update]\n=1\n", 0, -ENOEXEC },
+                { "bad value: unsigned", "[Update]\nRetries=many\n", 0, -ENOEXEC },
+                { "bad value: unsigned overflow", "[Update]\nRetries=99999999999\n", 0, -ENOEXEC },
+                { "bad value: boolean", "[Update]\nEnabled=perhaps\n", 0, -ENOEXEC },
+                { "bad value: timespan", "[Update]\nInterval=soon\n", 0, -ENOEXEC },
+                { "bad value: relative path", "[Slot]\nDevice=dev/sda\n", 0, -ENOEXEC },
+                { "bad section header: unterminated", "[Update\n", 0, -ENOEXEC },
+                { "bad section header: empty", "[]\n", 0, -ENOEXEC },
+                { "bad section header: trailing text", "[Update] x\n", 0, -ENOEXEC },
+                { "missing '='", "[Update]\nRetries 1\n", 0, -ENOEXEC },
+                { "assignment outside any section", "Retries=1\n", 0, -ENOEXEC },
+                { "NUL byte", "[Update]\nRe\0tries=1\n", 20 /* the NUL included */, -ENOEXEC },
+                { "error in the last line, no newline", "[Update]\nRetries=1\nEnabled=2", 0, -ENOEXEC },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+                Config c = {};
+
+                print_message("%s\n", rows[i].kind);
+                assert_int_equal(parse_text_len(rows[i].text, rows[i].len ?: strlen(rows[i].text), &c), rows[i].error);
+                config_done(&c);
+        }
+}
+
+/* The parser has no line length limit (getline(3)): a long line is not an error of its own. */
+static void test_conf_long_line(void **state) {
+        const size_t n = 256 * 1024;
+        _cleanup_free_ char *text = malloc(n + 32);
+        Config c = {};
+        int k;
+
+        assert_non_null(text);
+        k = snprintf(text, n + 32, "[Update]\nServer=");
+        memset(text + k, 'x', n);
+        strcpy(text + k + n, "\n");
+        assert_int_equal(parse_text(text, &c), 0);
+        assert_int_equal(strlen(c.server), n);
+        config_done(&c);
+
+        /* … and a long bad line is a configuration error like a short one. */
+        memcpy(text, "[Update]\nRetries=", 17);
+        memset(text + 17, '9', n);
+        strcpy(text + 17 + n, "\n");
+        assert_int_equal(parse_text(text, &c), -ENOEXEC);
+        config_done(&c);
 }
 
 static void test_conf_parse_path(void **state) {
@@ -270,6 +331,8 @@ int main(void) {
                 cmocka_unit_test(test_conf_syntax_errors),
                 cmocka_unit_test(test_conf_nul_byte),
                 cmocka_unit_test(test_conf_missing_file),
+                cmocka_unit_test(test_conf_error_kinds),
+                cmocka_unit_test(test_conf_long_line),
                 cmocka_unit_test(test_conf_parse_path),
         };
 
