@@ -26,18 +26,12 @@
 #include "facts.h"
 #include "failpoint.h"
 #include "plan.h"
+#include "session.h"
 #include "slot.h"
+#include "switch.h"
 #include "verity-activate.h"
 #include "version.h"
 
-#define BOOT_TRIES 3
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000U + (uint64_t) ts.tv_nsec / 1000U;
-}
 
 void dry_run_done(DryRun *d) {
         free(d->newest_live);
@@ -54,333 +48,6 @@ void apply_result_done(ApplyResult *r) {
         free(r->version);
         free(r->previous_version);
         *r = (ApplyResult) { .slot = -1 };
-}
-
-int update_lock(const Config *cfg, int *ret_fd) {
-        return update_lock_full(cfg, false, ret_fd);
-}
-
-int update_lock_full(const Config *cfg, bool wait, int *ret_fd) {
-        _cleanup_free_ char *p = path_join(cfg->runtime_directory, "lock");
-        _cleanup_close_ int fd = -EBADF;
-
-        if (!p)
-                return -ENOMEM;
-        if (mkdir(cfg->runtime_directory, 0755) < 0 && errno != EEXIST)
-                return log_debug_errno(errno, "Cannot create %s: %m", cfg->runtime_directory);
-        fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                return log_debug_errno(errno, "Cannot open %s: %m", p);
-        if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
-                if (errno == EWOULDBLOCK)
-                        return log_debug_errno(EBUSY, "Another update is in progress (%s is locked).", p);
-                return log_debug_errno(errno, "Cannot lock %s: %m", p);
-        }
-        *ret_fd = TAKE_FD(fd);
-        return 0;
-}
-
-int update_live_os(const Config *cfg, char **ret_id, char **ret_version) {
-        _cleanup_close_ int fd = -EBADF;
-        OsRelease o = {};
-        int r;
-
-        fd = open(cfg->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return log_debug_errno(errno, "Cannot open target %s: %m", cfg->target);
-        r = os_release_read_at(fd, "lib/os-release", &o);
-        if (r < 0)
-                return log_debug_errno(r, "Cannot read %s/lib/os-release: %m", cfg->target);
-        *ret_id = o.id;
-        *ret_version = o.version;
-        return 0;
-}
-
-/* Every state-changing command starts here: the lock, then state.json (a corrupt one changes
- * nothing and says so), then, if asked, recovery from an interrupted run. */
-static int begin(const Config *cfg, bool recover, int *ret_lock, State *ret_state) {
-        _cleanup_(state_done) State s = {};
-        _cleanup_close_ int lock = -EBADF;
-        int r;
-
-        r = update_lock(cfg, &lock);
-        if (r < 0)
-                return r;
-        (void) release_expired(cfg);
-        r = state_load(cfg->state_directory, &s);
-        if (r == -EUCLEAN)
-                return log_debug_errno(ENOTRECOVERABLE, "%s/state.json is corrupt: %s Nothing was changed; "
-                                       "move it aside to start over.", cfg->state_directory, log_detail() ?: "");
-        if (r < 0)
-                return r;
-        if (recover) {
-                r = update_recover(cfg, &s);
-                if (r < 0)
-                        return r;
-        }
-        *ret_lock = TAKE_FD(lock);
-        *ret_state = s;
-        state_init(&s);
-        return 0;
-}
-
-static int save(const Config *cfg, const State *s) {
-        int r = state_save(cfg->state_directory, s);
-        if (r < 0)
-                return log_debug_errno(r, "Cannot record the new state in %s: %m", cfg->state_directory);
-        return 0;
-}
-
-static void slot_forget(State *s, int slot) {
-        free(s->slots[slot].version);
-        free(s->slots[slot].fstype);
-        s->slots[slot] = (SlotInfo) { .state = SLOT_EMPTY };
-        if (s->next_boot == slot)
-                s->next_boot = s->active;
-        if (s->staged == slot)
-                s->staged = -1;
-        if (s->switching == slot)
-                s->switching = -1;
-}
-
-int update_recover(const Config *cfg, State *s) {
-        bool changed = false;
-        int r;
-
-        for (int i = 0; i < SLOT_MAX; i++)
-                if (s->slots[i].state != SLOT_READY) {
-                        _cleanup_(slot_resume_done) SlotResume res = {};
-
-                        /* A download with a resume record stays, to be continued (and verified again). */
-                        if (slot_resume_load(cfg->state_directory, i, &res) >= 0)
-                                continue;
-                        /* Leftovers of an interrupted write: nothing in them was trusted yet. */
-                        r = slot_unseal_and_clear(cfg->state_directory, i);
-                        if (r < 0)
-                                return r;
-                        if (s->slots[i].state != SLOT_EMPTY) {
-                                slot_forget(s, i);
-                                changed = true;
-                        }
-                }
-
-        if (s->switching >= 0) {
-                int x = s->switching;
-                bool switched = false;
-
-                /* From the write-ahead records and what is mounted where: unrecorded stacks move
-                 * forward (finishing the switch), recorded deferrals keep their deadlines. */
-                r = release_recover(cfg, 1U << x, &switched);
-                if (r < 0)
-                        return r;
-                if (switched) {
-                        log_debug("Recovering: the switch to slot %s went in; it is active.", slot_name(x));
-                        s->active = x;
-                        s->next_boot = x;
-                        s->staged = -1;
-                        s->boot_tries = BOOT_TRIES;
-                        s->good = false;
-                } else
-                        log_debug("Recovering: the switch to slot %s had not started; slot stays staged.", slot_name(x));
-                s->switching = -1;
-                changed = true;
-        }
-        return changed ? save(cfg, s) : 0;
-}
-
-/* A slot whose image turned out not to be a usable /usr for its manifest: emptied, so nothing
- * ever tries it again. */
-static int slot_reject(const Config *cfg, State *s, int slot, int error) {
-        (void) slot_unseal_and_clear(cfg->state_directory, slot);
-        slot_forget(s, slot);
-        (void) save(cfg, s);
-        return error;
-}
-
-/* Trust at use: the slot's signed manifest is authenticated again, the planner admits it for this
- * kind of switch, then the image is attached, bound to the signed root hash (dm-verity, or the
- * whole tree checked over the very loop device that is then mounted), mounted, its own os-release
- * checked against the manifest, tucked beneath Target, and the switch plan carried out. State is
- * written before the tuck (switching = slot) and after (active = slot). */
-static int switch_to_slot(const Config *cfg, const Keyring *keyring, State *s, int slot, PlanKind kind, ApplyResult *ret) {
-        _cleanup_(policy_set_done) PolicySet policies = {};
-        _cleanup_(facts_done) Facts facts = {};
-        _cleanup_(switch_plan_done) SwitchPlan plan = {};
-        _cleanup_free_ SwitchNamespace *sns = NULL;
-        PropagateReport rep = {};
-        _cleanup_(manifest_freep) Manifest *m = NULL;
-        _cleanup_free_ char *dir = slot_path(cfg->state_directory, slot), *image = NULL, *tree = NULL, *loopdev = NULL,
-                            *device = NULL, *name = NULL;
-        _cleanup_close_ int loop_fd = -EBADF, mnt = -EBADF;
-        const ManifestImage *img;
-        Verdict v;
-        OsRelease o = {};
-        uint64_t t_verified;
-        bool kernel;
-        int r;
-
-        if (!dir || !(image = path_join(dir, SLOT_IMAGE)) || !(tree = path_join(dir, SLOT_TREE)))
-                return -ENOMEM;
-        r = policy_load(cfg, &policies);
-        if (r < 0)
-                return r;
-        r = facts_gather(cfg, keyring, s, time(NULL), &facts);
-        if (r < 0)
-                return r;
-        r = facts_authenticate_slot(cfg, keyring, slot, &m);
-        if (r < 0)
-                return log_debug_errno(r, "Slot %s: its stored signed manifest does not authenticate with today's keys (%s): "
-                                       "refusing to put it live.", slot_name(slot), strerror(-r));
-        plan_admit(&facts.device, m, kind, slot, &v);
-        if (v.error < 0)
-                return log_debug_errno(v.error, "%s", v.reason);
-        img = &m->images[0];
-        ret->version = strdup(m->version);
-
-        r = slot_seal(cfg->state_directory, slot, true);
-        if (r < 0)
-                return r;
-        r = loop_attach(image, &loop_fd, &loopdev);
-        if (r < 0)
-                return r;
-        failpoint("after-loop-attach");
-
-        kernel = verity_kernel_available();
-        if (cfg->verity == VERITY_MODE_KERNEL && !kernel)
-                return log_debug_errno(ENODEV, "Verity=kernel, but this kernel has no device-mapper (/dev/mapper/control).");
-        if (cfg->verity == VERITY_MODE_USERSPACE)
-                kernel = false;
-        if (asprintf(&name, "osupdate-usr-%s", slot_name(slot)) < 0)
-                return -ENOMEM;
-        r = verity_open(loopdev, tree, &img->verity, img->root_hash, img->root_hash_size, kernel, name, &device);
-        if (r < 0)
-                return r;
-        ret->degraded = !kernel;
-        log_debug("Slot %s verified by dm-verity %s: mounting %s.", slot_name(slot), kernel ? "in the kernel" : "in userspace", device);
-        failpoint("after-verity");
-        t_verified = now_usec();
-
-        r = mount_image_detached(device, img->fstype, &mnt);
-        if (r == -EMEDIUMTYPE) {
-                if (kernel)
-                        (void) verity_close(name);
-                return slot_reject(cfg, s, slot, r);
-        }
-        if (r < 0)
-                goto fail_verity;
-        /* The loop device now lives as long as the mount (autoclear). */
-        loop_fd = safe_close(loop_fd);
-
-        r = os_release_read_at(mnt, "lib/os-release", &o);
-        if (r < 0) {
-                r = log_debug_errno(EILSEQ, "The image has no readable lib/os-release: it does not look like a /usr image.");
-                goto fail_reject;
-        }
-        if (!o.id || strcmp(o.id, m->os_id) != 0 || !o.version || version_compare(o.version, m->version) != 0) {
-                r = log_debug_errno(EILSEQ, "The image's lib/os-release says %s %s, its manifest %s %s.",
-                                    o.id ?: "(no ID)", o.version ?: "(no version)", m->os_id, m->version);
-                os_release_done(&o);
-                goto fail_reject;
-        }
-        os_release_done(&o);
-
-        /* Planned now, so deadlines count from the switch, not from before the verification. */
-        sns = calloc(facts.n_ns + 1, sizeof(SwitchNamespace));
-        if (!sns) {
-                r = -ENOMEM;
-                goto fail_verity;
-        }
-        propagate_switch_facts(facts.ns, facts.n_ns, sns);
-        r = plan_switch(&policies, sns, facts.n_ns, m->critical, time(NULL), &plan);
-        if (r < 0)
-                goto fail_verity;
-
-        failpoint("before-state-write");
-        s->switching = slot;
-        r = save(cfg, s);
-        if (r < 0)
-                goto fail_verity;
-
-        /* If the host itself still defers an earlier update, move it forward to that one first:
-         * beneath the top means right under it, above the older images it covers. */
-        if (mount_count_at(cfg->target) >= 2) {
-                r = mount_remove_stale_tops(-EBADF, cfg->target);
-                if (r < 0)
-                        goto fail_verity;
-        }
-        r = mount_tuck_beneath(mnt, cfg->target);
-        if (r == -EOPNOTSUPP) {
-                /* Kernels before 6.5: nothing is mounted or unmounted; the next boot uses the slot. */
-                s->switching = -1;
-                s->staged = slot;
-                s->next_boot = slot;
-                s->boot_tries = BOOT_TRIES;
-                s->good = false;
-                ret->staged_only = true;
-                if (kernel)
-                        (void) verity_close(name); /* deferred: goes with our detached mount */
-                r = save(cfg, s);
-                if (r < 0)
-                        return r;
-                return log_debug_errno(EOPNOTSUPP, "This kernel cannot mount beneath %s (Linux >= 6.5 needed): version %s is staged in slot %s for the next boot.",
-                                       cfg->target, m->version, slot_name(slot));
-        }
-        if (r < 0) {
-                s->switching = -1;
-                (void) save(cfg, s);
-                goto fail_verity;
-        }
-        failpoint("after-tuck");
-
-        r = propagate_execute(cfg, &plan, facts.ns, facts.n_ns, mnt, m->version, &rep);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < plan.n_steps; i++) {
-                if (plan.steps[i].overridden && plan.steps[i].action == SWITCH_NOW)
-                        log_info("Critical update: namespace of pid %d (rule %s) is switched now, not deferred.",
-                                 (int) facts.ns[i].pid, plan.steps[i].rule ?: "default");
-                if (plan.steps[i].follows_parent)
-                        log_info("Namespace of pid %d follows its parent service (pid %d), which is switched now.",
-                                 (int) facts.ns[i].pid, facts.ns[i].parent >= 0 ? (int) facts.ns[facts.ns[i].parent].pid : 0);
-        }
-        if (rep.deferred > 0)
-                log_info("%u namespace(s) deferred, %u forced, %u skipped; the deadline forces them later.", rep.deferred,
-                         rep.forced, rep.skipped);
-        /* bench/apply reads this: from "image verified" to "every namespace shows it". */
-        if (getenv("OSUPDATE_TIMING"))
-                fprintf(stderr, "timing: verified-to-switched %.3f ms\n", (double) (now_usec() - t_verified) / 1000.0);
-
-        if (s->active >= 0 && s->active != slot) {
-                if (kernel) {
-                        _cleanup_free_ char *old = NULL;
-                        /* Deferred: the old device goes once the last namespace lets go of it. */
-                        if (asprintf(&old, "osupdate-usr-%s", slot_name(s->active)) >= 0)
-                                (void) verity_close(old);
-                }
-                /* The previous slot stays sealed while anything still has it mounted; it is unsealed
-                 * only when it is written again. */
-        }
-        s->active = slot;
-        s->next_boot = slot;
-        s->switching = -1;
-        s->staged = -1;
-        s->boot_tries = BOOT_TRIES;
-        s->good = false;
-        r = save(cfg, s);
-        if (r < 0)
-                return r;
-        failpoint("after-state-write");
-        return 0;
-
-fail_reject:
-        if (kernel)
-                (void) verity_close(name);
-        mnt = safe_close(mnt);
-        return slot_reject(cfg, s, slot, r);
-fail_verity:
-        if (kernel)
-                (void) verity_close(name);
-        return r;
 }
 
 typedef struct ApplyContext {
@@ -421,8 +88,8 @@ static int apply_check(const Manifest *m, void *userdata) {
         c->marked = true;
         if (c->state->slots[c->slot].state == SLOT_EMPTY)
                 return 0;
-        slot_forget(c->state, c->slot);
-        return save(c->cfg, c->state);
+        session_forget_slot(c->state, c->slot);
+        return session_save(c->cfg, c->state);
 }
 
 /* The slot a new bundle goes to, as the planner chooses it. A loop device with autoclear is
@@ -666,7 +333,7 @@ int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions
                 if (r == -EUCLEAN)
                         return log_debug_errno(ENOTRECOVERABLE, "%s/state.json is corrupt: %s", cfg->state_directory, log_detail() ?: "");
         } else
-                r = begin(cfg, false, &lock, &s);
+                r = session_begin(cfg, false, &lock, &s);
         if (r < 0)
                 return r;
 
@@ -727,7 +394,7 @@ int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions
         s.slots[ctx.slot] = (SlotInfo) { .state = SLOT_READY, .version = TAKE_PTR(w.version), .fstype = TAKE_PTR(w.fstype) };
         if (!o->activate)
                 s.staged = ctx.slot;
-        r = save(cfg, &s);
+        r = session_save(cfg, &s);
         if (r < 0)
                 return r;
         failpoint("after-slot-write");
@@ -748,7 +415,7 @@ int update_apply_staged(const Config *cfg, const Keyring *keyring, ApplyResult *
 
         log_detail_clear();
         *ret = (ApplyResult) { .slot = -1 };
-        r = begin(cfg, true, &lock, &s);
+        r = session_begin(cfg, true, &lock, &s);
         if (r < 0)
                 return r;
         if (s.staged < 0 || s.slots[s.staged].state != SLOT_READY)
@@ -766,7 +433,7 @@ int update_rollback(const Config *cfg, const Keyring *keyring, ApplyResult *ret)
 
         log_detail_clear();
         *ret = (ApplyResult) { .slot = -1 };
-        r = begin(cfg, true, &lock, &s);
+        r = session_begin(cfg, true, &lock, &s);
         if (r < 0)
                 return r;
 
@@ -786,7 +453,7 @@ int update_mark_good(const Config *cfg, bool raise_floor) {
         _cleanup_close_ int lock = -EBADF;
         int r;
 
-        r = begin(cfg, true, &lock, &s);
+        r = session_begin(cfg, true, &lock, &s);
         if (r < 0)
                 return r;
         if (s.active < 0)
@@ -800,7 +467,7 @@ int update_mark_good(const Config *cfg, bool raise_floor) {
                 free(s.version_floor);
                 s.version_floor = v;
         }
-        return save(cfg, &s);
+        return session_save(cfg, &s);
 }
 
 int update_gc(const Config *cfg) {
@@ -808,7 +475,7 @@ int update_gc(const Config *cfg) {
         _cleanup_close_ int lock = -EBADF;
         int r, freed = 0;
 
-        r = begin(cfg, true, &lock, &s);
+        r = session_begin(cfg, true, &lock, &s);
         if (r < 0)
                 return r;
         for (int i = 0; i < SLOT_MAX; i++) {
@@ -820,11 +487,11 @@ int update_gc(const Config *cfg) {
                 r = slot_unseal_and_clear(cfg->state_directory, i);
                 if (r < 0)
                         return r;
-                slot_forget(&s, i);
+                session_forget_slot(&s, i);
                 freed++;
         }
         if (freed > 0) {
-                r = save(cfg, &s);
+                r = session_save(cfg, &s);
                 if (r < 0)
                         return r;
         }

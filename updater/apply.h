@@ -7,18 +7,10 @@
 #include "fetch.h"
 #include "signature.h"
 #include "plan.h"
+#include "session.h"
 #include "state.h"
 
-/* Holds /run/osupdate/lock (flock): one apply, rollback, mark-good or gc at a time.
- * -EBUSY when another holds it. */
-int update_lock(const Config *cfg, int *ret_fd);
-/* The same; with wait, blocks until the running command is done (the deadline timer). */
-int update_lock_full(const Config *cfg, bool wait, int *ret_fd);
 
-/* Finishes or undoes what a crash interrupted, from state.json and what is mounted:
- * a slot left "writing" is emptied; a live switch that was in progress is rolled forward if the
- * new image is already beneath (or on top), else abandoned. Saves the state if it changed. */
-int update_recover(const Config *cfg, State *state);
 
 /* What a dry run would do (apply/fetch --dry-run): the plan, per namespace. */
 typedef struct DryRunNamespace {
@@ -74,5 +66,4 @@ int update_mark_good(const Config *cfg, bool raise_floor);
  * number of slots freed. */
 int update_gc(const Config *cfg);
 
-/* The live version under Target (from its lib/os-release), and its OS id. */
-int update_live_os(const Config *cfg, char **ret_id, char **ret_version);
+
