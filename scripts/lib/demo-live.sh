@@ -42,6 +42,8 @@ sees() { echo "  force service sees $(nsenter -t "$watcher" -m cat "$target/vers
 run "$OSUPDATE" apply "$d/demo-2.0.osup" --config "$d/osupdate.conf"
 sees
 sleep 0.3
+say "Before 3.0: what would it do? (a dry run verifies the whole bundle and asks the planner; nothing changes)"
+run "$OSUPDATE" apply --dry-run "$d/demo-3.0.osup" --config "$d/osupdate.conf"
 run "$OSUPDATE" apply "$d/demo-3.0.osup" --config "$d/osupdate.conf"
 sees
 sleep 0.3
@@ -51,6 +53,10 @@ run nsenter -t "$coop" -m "$OSUPDATE" release --config "$d/osupdate.conf"
 sees
 sleep 0.3
 run "$OSUPDATE" status --config "$d/osupdate.conf"
+say "Never back: the signed 2.0 again is refused, whoever still runs what"
+rc=0
+run "$OSUPDATE" apply "$d/demo-2.0.osup" --config "$d/osupdate.conf" || rc=$?
+echo "-> refused, exit code $rc (21: not newer than the newest version live anywhere)"
 
 kill -TERM "$watcher" "$coop"
 wait "$watcher" "$coop" || true
