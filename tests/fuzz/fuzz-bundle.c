@@ -18,9 +18,8 @@
 
 #include "bundle-reader.h"
 #include "fuzz-key.h"
+#include "fuzz-target.h"
 #include "manifest.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A prime, so that most piece sizes do not divide 512 and reads end inside tar headers. */
 #define SMALL_READ_MAX 1021U
@@ -148,7 +147,7 @@ static int read_once(const uint8_t *data, size_t size, size_t max_read, Signatur
         return r;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int fuzz_verdict(const uint8_t *data, size_t size) {
         size_t small = 1 + size % SMALL_READ_MAX;
         SignatureReport rep_whole, rep_small;
         unsigned members_whole, members_small;
@@ -162,5 +161,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         r_whole, members_whole, small, r_small, members_small);
                 abort();
         }
+        return r_whole;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        (void) fuzz_verdict(data, size);
         return 0;
 }

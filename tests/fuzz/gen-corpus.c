@@ -7,8 +7,9 @@
  * It builds them with the project's own verity hasher, manifest_format(), signature_sign() and
  * bundle_write(), so the corpora follow the formats. The output is deterministic (Ed25519
  * signatures are; salts, times and the trees' superblock UUIDs are fixed), so rerunning it after
- * a format change shows up as a diff of the corpus. Each file is read back with the real parser
- * and must get the verdict written next to it here, or the generator fails. */
+ * a format change shows up as a diff of the corpus. Each file's name carries its verdict
+ * (seed-name.h: valid-… accepted, bad-EXXX-… refused with exactly -EXXX); each file is read back
+ * with the real parser and must get that verdict, or the generator fails. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -28,6 +29,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "openssl-util.h"
+#include "seed-name.h"
 #include "signature.h"
 #include "verity-hash.h"
 
@@ -48,20 +50,19 @@ _printf_(1, 2) _noreturn_ static void die(const char *fmt, ...) {
         exit(EXIT_FAILURE);
 }
 
-static const char *verdict(int r) {
-        static char buf[64];
+/* The parser's result r for sub/name must be the verdict the name promises. Generated seeds are
+ * exact: a refused one names its errno (bad-EXXX-…), so the replay checks the code too. */
+static void expect(const char *sub, const char *name, int r) {
+        char got[32], want[64];
+        SeedExpect e;
 
-        if (r >= 0)
-                return "accepted";
-        snprintf(buf, sizeof buf, "-%s", strerrorname_np(-r) ?: "?");
-        return buf;
-}
-
-static void expect(const char *sub, const char *name, int r, int expected) {
-        if (r != expected)
-                die("%s/%s: got %s (%s), expected %s%s", sub, name, verdict(r), log_detail() ?: "no detail",
-                    expected ? "-" : "", expected ? strerrorname_np(-expected) : "accepted");
-        printf("%-10s %-30s %-16s %s\n", sub, name, verdict(r), r < 0 ? log_detail() ?: "" : "");
+        if (seed_name_expect(name, &e) < 0 || (!e.accept && e.error == 0))
+                die("%s/%s: a generated seed's name must start valid- or bad-EXXX- (an errno name)", sub, name);
+        seed_verdict_to_string(r, got, sizeof got);
+        if (!seed_expect_met(&e, r))
+                die("%s/%s: got %s (%s), the name promises %s", sub, name, got, log_detail() ?: "no detail",
+                    seed_expect_to_string(&e, want, sizeof want));
+        printf("%-10s %-46s %-18s %s\n", sub, name, got, r < 0 ? log_detail() ?: "" : "");
 }
 
 static void put(const char *sub, const char *name, const void *data, size_t len) {
@@ -153,6 +154,7 @@ static void image_make(Image *img, const char *name, const char *file, const cha
         close(fd);
 }
 
+/* expires 0: a manifest that never expires (no "expires" field). */
 static char *manifest_make(const Image *imgs, size_t n, const char *version, const char *min_version, time_t expires) {
         ManifestImage mis[MANIFEST_MAX_IMAGES];
         Manifest m = {
@@ -163,6 +165,7 @@ static char *manifest_make(const Image *imgs, size_t n, const char *version, con
                 .min_version = (char *) min_version,
                 .created = FUZZ_NOW - 86400,
                 .expires = expires,
+                .has_expires = expires != 0,
                 .images = mis,
                 .n_images = n,
         };
@@ -188,9 +191,9 @@ static char *sign(const char *data, EVP_PKEY *const *keys, size_t n_keys) {
 #define MEMBER(n, d, l) ((BundleMember){ .name = (n), .data = (d), .data_len = (l) })
 #define MEMBER_STR(n, s) MEMBER(n, s, strlen(s))
 /* bundle_put() with the members, in order, as the trailing arguments. */
-#define PUT(name, edit, expected, ...)                                                                                 \
+#define PUT(name, edit, ...)                                                                                           \
         bundle_put(name, (const BundleMember[]){ __VA_ARGS__ }, ELEMENTSOF(((const BundleMember[]){ __VA_ARGS__ })),   \
-                   edit, expected)
+                   edit)
 
 /* Bytes a member takes in the tar stream (ustar header, data padded to a block; the pax writer
  * adds extended headers only for what ustar cannot express, which our members never need). */
@@ -204,7 +207,7 @@ typedef struct BundleEdit {
         size_t cut; /* keep only this many bytes (0: all) */
 } BundleEdit;
 
-static void bundle_put(const char *name, const BundleMember *members, size_t n, const BundleEdit *edit, int expected) {
+static void bundle_put(const char *name, const BundleMember *members, size_t n, const BundleEdit *edit) {
         _cleanup_free_ char *dir = path_join(out_dir, "bundle"), *path = NULL, *buf = NULL;
         _cleanup_(manifest_freep) Manifest *m = NULL;
         _cleanup_close_ int fd = -EBADF;
@@ -249,7 +252,7 @@ static void bundle_put(const char *name, const BundleMember *members, size_t n, 
                 die("cannot open %s: %m", path);
         log_detail_clear();
         r = bundle_read_fd(fd, &opts, &m, NULL);
-        expect("bundle", name, r, expected);
+        expect("bundle", name, r);
 }
 
 /* Where the end-of-archive marker starts: after the last member's padded data. */
@@ -285,22 +288,21 @@ static void gen_signatures(EVP_PKEY *key, EVP_PKEY *unknown) {
         struct {
                 const char *name;
                 char *text;
-                int expected;
         } sigs[] = {
-                { "valid.sig", strdup(valid), 0 },
-                { "valid-and-unknown.sig", sign(msg, both, 2), 0 },
+                { "valid-one-key.sig", strdup(valid) },
+                { "valid-and-unknown.sig", sign(msg, both, 2) },
                 /* Two signatures by one key count as one. */
-                { "repeated.sig", sign(msg, twice, 2), 0 },
-                { "unknown-key.sig", sign(msg, &unknown, 1), -EKEYREJECTED },
-                { "altered.sig", NULL, -EBADMSG },
-                { "short-value.sig", NULL, -EUCLEAN },
-                { "uppercase-hex.sig", NULL, 0 },
-                { "wrong-algorithm.sig", replace(valid, "\"ed25519\"", "\"ed448\""), -EUCLEAN },
-                { "extra-field.sig", replace(valid, "\"algorithm\"", "\"comment\": \"x\", \"algorithm\""), -EUCLEAN },
-                { "unknown-top-field.sig", replace(valid, "{", "{ \"version\": 1,"), -EUCLEAN },
-                { "empty-list.sig", strdup("{ \"signatures\": [] }\n"), -EUCLEAN },
-                { "not-an-object.sig", strdup("[ { \"key\": \"00\" } ]\n"), -EUCLEAN },
-                { "trailing-garbage.sig", NULL, -EUCLEAN },
+                { "valid-repeated.sig", sign(msg, twice, 2) },
+                { "bad-EKEYREJECTED-unknown-key.sig", sign(msg, &unknown, 1) },
+                { "bad-EBADMSG-altered.sig", NULL },
+                { "bad-EUCLEAN-short-value.sig", NULL },
+                { "valid-uppercase-hex.sig", NULL },
+                { "bad-EUCLEAN-wrong-algorithm.sig", replace(valid, "\"ed25519\"", "\"ed448\"") },
+                { "bad-EUCLEAN-extra-field.sig", replace(valid, "\"algorithm\"", "\"comment\": \"x\", \"algorithm\"") },
+                { "bad-EUCLEAN-unknown-top-field.sig", replace(valid, "{", "{ \"version\": 1,") },
+                { "bad-EUCLEAN-empty-list.sig", strdup("{ \"signatures\": [] }\n") },
+                { "bad-EUCLEAN-not-an-object.sig", strdup("[ { \"key\": \"00\" } ]\n") },
+                { "bad-EUCLEAN-trailing-garbage.sig", NULL },
         };
 
         if (!altered || !shortened || !upper)
@@ -325,7 +327,7 @@ static void gen_signatures(EVP_PKEY *key, EVP_PKEY *unknown) {
                 put("signature", sigs[i].name, sigs[i].text, strlen(sigs[i].text));
                 log_detail_clear();
                 r = signature_verify(msg, sizeof msg - 1, sigs[i].text, strlen(sigs[i].text), fuzz_keyring(), 1, &rep);
-                expect("signature", sigs[i].name, r, sigs[i].expected);
+                expect("signature", sigs[i].name, r);
                 free(sigs[i].text);
         }
 }
@@ -336,31 +338,31 @@ static void gen_manifests(const char *one, const char *two, const Image *two_img
         struct {
                 const char *name;
                 char *text;
-                int expected;
         } ms[] = {
-                { "valid-one-image.json", strdup(one), 0 },
-                { "valid-two-images.json", strdup(two), 0 },
-                { "format-2.json", replace(one, "\"format\": 1", "\"format\": 2"), -EPROTONOSUPPORT },
-                { "format-string.json", replace(one, "\"format\": 1", "\"format\": \"1\""), -EUCLEAN },
-                { "unknown-field.json", replace(one, "{", "{ \"comment\": \"x\","), -EUCLEAN },
-                { "unknown-verity-field.json", replace(one, "\"salt\"", "\"hash_type\": 1, \"salt\""), -EUCLEAN },
-                { "root-hash-short.json", NULL, -EUCLEAN },
-                { "block-size-not-pow2.json", replace(one, "\"data_block_size\": 512", "\"data_block_size\": 768"),
-                  -EUCLEAN },
-                { "tree-size-mismatch.json", NULL, -EUCLEAN },
-                { "unsafe-file-name.json", replace(one, "\"usr.erofs\"", "\"..\\/usr.erofs\""), -EUCLEAN },
-                { "duplicate-file.json", replace(one, "\"usr.verity\"", "\"usr.erofs\""), -EUCLEAN },
-                { "file-named-manifest.json", replace(one, "\"usr.verity\"", "\"manifest.sig\""), -EUCLEAN },
-                { "unknown-hash.json", replace(one, "\"sha256\"", "\"md5\""), -EUCLEAN },
-                { "fstype-ext4.json", replace(one, "\"erofs\"", "\"ext4\""), -EUCLEAN },
-                { "expires-before-created.json", replace(two, "\"expires\": \"2027", "\"expires\": \"2025"), -EUCLEAN },
-                { "min-version-newer.json", replace(two, "\"min_version\": \"1.0\"", "\"min_version\": \"3.0\""),
-                  -EUCLEAN },
-                { "created-not-rfc3339.json", replace(one, "T13:00:00Z", " 13:00"), -EUCLEAN },
-                { "created-relative.json", replace(one, "\"2026-11-24T13:00:00Z\"", "\"+1d\""), -EUCLEAN },
-                { "size-negative.json", replace(one, "\"size\": 1024", "\"size\": -1024"), -EUCLEAN },
-                { "size-huge.json", replace(one, "\"size\": 1024", "\"size\": 18446744073709551615"), -EUCLEAN },
-                { "trailing-garbage.json", NULL, -EUCLEAN },
+                { "valid-one-image.json", strdup(one) },
+                { "valid-two-images.json", strdup(two) },
+                { "bad-EPROTONOSUPPORT-format-2.json", replace(one, "\"format\": 1", "\"format\": 2") },
+                { "bad-EUCLEAN-format-string.json", replace(one, "\"format\": 1", "\"format\": \"1\"") },
+                { "bad-EUCLEAN-unknown-field.json", replace(one, "{", "{ \"comment\": \"x\",") },
+                { "bad-EUCLEAN-unknown-verity-field.json", replace(one, "\"salt\"", "\"hash_type\": 1, \"salt\"") },
+                { "bad-EUCLEAN-root-hash-short.json", NULL },
+                { "bad-EUCLEAN-block-size-not-pow2.json",
+                  replace(one, "\"data_block_size\": 512", "\"data_block_size\": 768") },
+                { "bad-EUCLEAN-tree-size-mismatch.json", NULL },
+                { "bad-EUCLEAN-unsafe-file-name.json", replace(one, "\"usr.erofs\"", "\"..\\/usr.erofs\"") },
+                { "bad-EUCLEAN-duplicate-file.json", replace(one, "\"usr.verity\"", "\"usr.erofs\"") },
+                { "bad-EUCLEAN-file-named-manifest.json", replace(one, "\"usr.verity\"", "\"manifest.sig\"") },
+                { "bad-EUCLEAN-unknown-hash.json", replace(one, "\"sha256\"", "\"md5\"") },
+                { "bad-EUCLEAN-fstype-ext4.json", replace(one, "\"erofs\"", "\"ext4\"") },
+                { "bad-EUCLEAN-expires-before-created.json",
+                  replace(two, "\"expires\": \"2027", "\"expires\": \"2025") },
+                { "bad-EUCLEAN-min-version-newer.json",
+                  replace(two, "\"min_version\": \"1.0\"", "\"min_version\": \"3.0\"") },
+                { "bad-EUCLEAN-created-not-rfc3339.json", replace(one, "T13:00:00Z", " 13:00") },
+                { "bad-EUCLEAN-created-relative.json", replace(one, "\"2026-11-24T13:00:00Z\"", "\"+1d\"") },
+                { "bad-EUCLEAN-size-negative.json", replace(one, "\"size\": 1024", "\"size\": -1024") },
+                { "bad-EUCLEAN-size-huge.json", replace(one, "\"size\": 1024", "\"size\": 18446744073709551615") },
+                { "bad-EUCLEAN-trailing-garbage.json", NULL },
         };
 
         rh_short = strndup(rh, strlen(rh) - 2);
@@ -382,7 +384,7 @@ static void gen_manifests(const char *one, const char *two, const Image *two_img
                 put("manifest", ms[i].name, ms[i].text, strlen(ms[i].text));
                 log_detail_clear();
                 r = manifest_parse(ms[i].text, strlen(ms[i].text), &m);
-                expect("manifest", ms[i].name, r, ms[i].expected);
+                expect("manifest", ms[i].name, r);
                 free(ms[i].text);
         }
 }
@@ -450,51 +452,51 @@ int main(int argc, char *argv[]) {
         };
         size_t one_end = tar_payload_end(b_one, ELEMENTSOF(b_one));
 
-        bundle_put("valid-one-image.bundle", b_one, ELEMENTSOF(b_one), NULL, 0);
-        PUT("valid-4k-blocks.bundle", NULL, 0, MEMBER_STR("manifest.json", m_4k), MEMBER_STR("manifest.sig", s_4k),
+        bundle_put("valid-one-image.bundle", b_one, ELEMENTSOF(b_one), NULL);
+        PUT("valid-4k-blocks.bundle", NULL, MEMBER_STR("manifest.json", m_4k), MEMBER_STR("manifest.sig", s_4k),
             MEMBER("usr.erofs", four_k[0].data, four_k[0].mi.size),
             MEMBER("usr.verity", four_k[0].tree, four_k[0].tree_len));
-        PUT("valid-two-images.bundle", NULL, 0, MEMBER_STR("manifest.json", m_two), MEMBER_STR("manifest.sig", s_two),
+        PUT("valid-two-images.bundle", NULL, MEMBER_STR("manifest.json", m_two), MEMBER_STR("manifest.sig", s_two),
             MEMBER("usr.erofs", two[0].data, two[0].mi.size), MEMBER("usr.verity", two[0].tree, two[0].tree_len),
             MEMBER("efi.squashfs", two[1].data, two[1].mi.size));
-        PUT("valid-two-signatures.bundle", NULL, 0, b_one[0], MEMBER_STR("manifest.sig", s_both), b_one[2], b_one[3]);
+        PUT("valid-two-signatures.bundle", NULL, b_one[0], MEMBER_STR("manifest.sig", s_both), b_one[2], b_one[3]);
         bundle_put("valid-zero-padding.bundle", b_one, ELEMENTSOF(b_one),
-                   &(BundleEdit){ .append = zeros, .append_len = sizeof zeros }, 0);
+                   &(BundleEdit){ .append = zeros, .append_len = sizeof zeros });
 
         /* Container defects. */
-        bundle_put("trailing-garbage.bundle", b_one, ELEMENTSOF(b_one),
-                   &(BundleEdit){ .append = garbage, .append_len = sizeof garbage - 1 }, -EPROTO);
-        bundle_put("truncated-in-image.bundle", b_one, ELEMENTSOF(b_one),
-                   &(BundleEdit){ .cut = tar_size(&b_one[0]) + tar_size(&b_one[1]) + TAR_BLOCK + 700 }, -EPROTO);
-        bundle_put("truncated-in-header.bundle", b_one, ELEMENTSOF(b_one),
-                   &(BundleEdit){ .cut = tar_size(&b_one[0]) + 300 }, -EPROTO);
+        bundle_put("bad-EPROTO-trailing-garbage.bundle", b_one, ELEMENTSOF(b_one),
+                   &(BundleEdit){ .append = garbage, .append_len = sizeof garbage - 1 });
+        bundle_put("bad-EPROTO-truncated-in-image.bundle", b_one, ELEMENTSOF(b_one),
+                   &(BundleEdit){ .cut = tar_size(&b_one[0]) + tar_size(&b_one[1]) + TAR_BLOCK + 700 });
+        bundle_put("bad-EPROTO-truncated-in-header.bundle", b_one, ELEMENTSOF(b_one),
+                   &(BundleEdit){ .cut = tar_size(&b_one[0]) + 300 });
         /* Cut exactly after the last member: only the end-of-archive marker is missing. */
-        bundle_put("truncated-end-marker.bundle", b_one, ELEMENTSOF(b_one), &(BundleEdit){ .cut = one_end }, -EPROTO);
-        PUT("reordered-sig-first.bundle", NULL, -EPROTO, b_one[1], b_one[0], b_one[2], b_one[3]);
-        PUT("reordered-tree-first.bundle", NULL, -EPROTO, b_one[0], b_one[1], b_one[3], b_one[2]);
-        bundle_put("missing-tree.bundle", b_one, 3, NULL, -EPROTO);
-        PUT("duplicate-image.bundle", NULL, -EPROTO, b_one[0], b_one[1], b_one[2], b_one[2], b_one[3]);
-        PUT("extra-member.bundle", NULL, -EPROTO, b_one[0], b_one[1], b_one[2], b_one[3],
+        bundle_put("bad-EPROTO-truncated-end-marker.bundle", b_one, ELEMENTSOF(b_one), &(BundleEdit){ .cut = one_end });
+        PUT("bad-EPROTO-reordered-sig-first.bundle", NULL, b_one[1], b_one[0], b_one[2], b_one[3]);
+        PUT("bad-EPROTO-reordered-tree-first.bundle", NULL, b_one[0], b_one[1], b_one[3], b_one[2]);
+        bundle_put("bad-EPROTO-missing-tree.bundle", b_one, 3, NULL);
+        PUT("bad-EPROTO-duplicate-image.bundle", NULL, b_one[0], b_one[1], b_one[2], b_one[2], b_one[3]);
+        PUT("bad-EPROTO-extra-member.bundle", NULL, b_one[0], b_one[1], b_one[2], b_one[3],
             MEMBER_STR("notes.txt", "hello\n"));
-        PUT("image-size-mismatch.bundle", NULL, -EPROTO, b_one[0], b_one[1],
+        PUT("bad-EPROTO-image-size-mismatch.bundle", NULL, b_one[0], b_one[1],
             MEMBER("usr.erofs", one[0].data, one[0].mi.size - 512), b_one[3]);
 
         /* Signature defects. */
-        PUT("missing-signature.bundle", NULL, -EKEYREJECTED, b_one[0], b_one[2], b_one[3]);
-        PUT("empty-signature.bundle", NULL, -EUCLEAN, b_one[0], MEMBER("manifest.sig", "", 0), b_one[2], b_one[3]);
-        PUT("unknown-key.bundle", NULL, -EKEYREJECTED, b_one[0], MEMBER_STR("manifest.sig", s_unknown), b_one[2],
+        PUT("bad-EKEYREJECTED-missing-signature.bundle", NULL, b_one[0], b_one[2], b_one[3]);
+        PUT("bad-EUCLEAN-empty-signature.bundle", NULL, b_one[0], MEMBER("manifest.sig", "", 0), b_one[2], b_one[3]);
+        PUT("bad-EKEYREJECTED-unknown-key.bundle", NULL, b_one[0], MEMBER_STR("manifest.sig", s_unknown), b_one[2],
             b_one[3]);
-        PUT("altered-manifest.bundle", NULL, -EBADMSG, MEMBER_STR("manifest.json", m_altered), b_one[1], b_one[2],
+        PUT("bad-EBADMSG-altered-manifest.bundle", NULL, MEMBER_STR("manifest.json", m_altered), b_one[1], b_one[2],
             b_one[3]);
 
         /* Signed, but the content does not hold up. */
-        PUT("altered-image.bundle", NULL, -EBADMSG, b_one[0], b_one[1],
+        PUT("bad-EBADMSG-altered-image.bundle", NULL, b_one[0], b_one[1],
             MEMBER("usr.erofs", bad_image.data, bad_image.mi.size), b_one[3]);
-        PUT("altered-tree.bundle", NULL, -EBADMSG, b_one[0], b_one[1], b_one[2],
+        PUT("bad-EBADMSG-altered-tree.bundle", NULL, b_one[0], b_one[1], b_one[2],
             MEMBER("usr.verity", bad_tree.tree, bad_tree.tree_len));
-        PUT("expired.bundle", NULL, -EKEYEXPIRED, MEMBER_STR("manifest.json", m_expired),
+        PUT("bad-EKEYEXPIRED-expired.bundle", NULL, MEMBER_STR("manifest.json", m_expired),
             MEMBER_STR("manifest.sig", s_expired), b_one[2], b_one[3]);
-        PUT("unsupported-format.bundle", NULL, -EPROTONOSUPPORT, MEMBER_STR("manifest.json", m_format2),
+        PUT("bad-EPROTONOSUPPORT-unsupported-format.bundle", NULL, MEMBER_STR("manifest.json", m_format2),
             MEMBER_STR("manifest.sig", s_format2), b_one[2], b_one[3]);
 
         gen_signatures(key, unknown);

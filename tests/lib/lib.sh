@@ -1,16 +1,24 @@
 # shellcheck shell=bash
 # Shared helpers for the shell integration tests. Source it; it sets -euo pipefail, makes a
-# scratch directory $T (removed on exit) and counts checks.
+# scratch directory $T (removed on exit) and counts checks. A test ends with `finish`, which
+# passes only if at least one check passed and none failed; a script that exits 0 without
+# reaching finish fails too (a test that checks nothing must never pass). Exit 77 (skip) is
+# left alone.
 set -euo pipefail
 
 : "${OSUPDATE:?OSUPDATE must point to the osupdate binary}"
 PASSED=0
 FAILED=0
+_finished=0
 T=$(mktemp -d /tmp/osupdate-test.XXXXXX)
 _cleanup_hooks=()
 on_exit() { _cleanup_hooks+=("$1"); }
 _run_cleanup() {
         local rc=$? h
+        if [ "$rc" = 0 ] && [ "$_finished" != 1 ]; then
+                echo "FAIL: ${0##*/} exited 0 without calling finish ($PASSED passed, $FAILED failed so far)"
+                rc=1
+        fi
         for h in "${_cleanup_hooks[@]+"${_cleanup_hooks[@]}"}"; do eval "$h" || true; done
         # Mounts made in the test's private namespace vanish with it; what cannot be removed now
         # (a lazily detached mount still busy) must not change the test's verdict.
@@ -20,10 +28,25 @@ _run_cleanup() {
 trap _run_cleanup EXIT
 
 ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
-not_ok() { FAILED=$((FAILED + 1)); echo "not ok - $*"; }
+# A failure is also marked in $T: a not_ok in a subshell ( … | while …, $( … ) ) changes only the
+# subshell's FAILED, and must still fail the test.
+not_ok() { FAILED=$((FAILED + 1)); echo "not ok - $*"; : >>"$T/.not-ok"; }
+# finish: prints the tally and exits: 0 only if at least one check passed and none failed.
 finish() {
+        _finished=1
         echo "$PASSED passed, $FAILED failed"
-        [ "$FAILED" -eq 0 ]
+        if [ "$FAILED" -ne 0 ]; then
+                exit 1
+        fi
+        if [ -e "$T/.not-ok" ]; then
+                echo "FAIL: ${0##*/}: a check failed in a subshell, where the count above does not see it"
+                exit 1
+        fi
+        if [ "$PASSED" -eq 0 ]; then
+                echo "FAIL: ${0##*/} ran no checks: a test with zero checks fails (skip with exit 77 and a reason instead)"
+                exit 1
+        fi
+        exit 0
 }
 
 # A listing of everything under the given paths (names, sizes, modes, content hashes) to prove

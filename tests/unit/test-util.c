@@ -103,3 +103,9 @@ int tu_run(const char *const *argv, const char *out_path) {
                 assert_int_equal(errno, EINTR);
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
+
+int tu_no_test_cases(const char *group) {
+        fprintf(stderr, "%s: the group \"%s\" has no test cases; a test that checks nothing fails\n",
+                program_invocation_short_name, group);
+        return 1;
+}

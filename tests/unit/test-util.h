@@ -27,3 +27,15 @@ char *tu_find_tool(const char *name);
  * 0600), or /dev/null if NULL, and stderr to /dev/null; waits for it and returns its exit code, 126 if the
  * redirections failed, 127 if it could not be executed, 128 + the signal if one killed it. */
 int tu_run(const char *const *argv, const char *out_path);
+
+/* cmocka_run_group_tests(), except that a group without a single test case fails. cmocka 1.1 runs an empty group,
+ * prints "[  PASSED  ] 0 test(s)." and returns 0, so a main() whose array lost its entries (an #if 0, a bad merge)
+ * would pass while checking nothing. End every main() with it:
+ *         return tu_run_group_tests(tests, group_setup, group_teardown);
+ * group must be the array itself: its length is taken with sizeof (a pointer gives 0 and fails too). */
+#define tu_run_group_tests(group, group_setup, group_teardown)                                                         \
+        (sizeof(group) / sizeof((group)[0]) == 0 ? tu_no_test_cases(#group)                                            \
+                                                 : cmocka_run_group_tests(group, group_setup, group_teardown))
+
+/* Says on stderr that the group has no test cases; returns 1, cmocka's count of one failed test. */
+int tu_no_test_cases(const char *group);
