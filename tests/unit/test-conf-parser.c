@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "test-util.h"
+
 #include "cleanup.h"
 #include "conf-parser.h"
 #include "fileio.h"
@@ -336,5 +338,5 @@ int main(void) {
                 cmocka_unit_test(test_conf_parse_path),
         };
 
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return tu_run_group_tests(tests, NULL, NULL);
 }

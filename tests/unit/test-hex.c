@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "test-util.h"
+
 #include "cleanup.h"
 #include "hex.h"
 
@@ -99,5 +101,5 @@ int main(void) {
                 cmocka_unit_test(test_hex_decode_empty),
         };
 
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return tu_run_group_tests(tests, NULL, NULL);
 }

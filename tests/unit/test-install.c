@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "test-util.h"
+
 #include "cleanup.h"
 #include "install.h"
 #include "log.h"
@@ -216,5 +218,5 @@ int main(void) {
                 cmocka_unit_test(test_install_check_null_facts),
         };
 
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return tu_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "test-util.h"
+
 #include "cleanup.h"
 #include "hex.h"
 #include "json-util.h"
@@ -708,5 +710,5 @@ int main(void) {
                 cmocka_unit_test(test_manifest_format_version),
         };
 
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return tu_run_group_tests(tests, NULL, NULL);
 }

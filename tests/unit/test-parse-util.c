@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "test-util.h"
+
 #include "cleanup.h"
 #include "parse-util.h"
 
@@ -294,5 +296,5 @@ int main(void) {
                 cmocka_unit_test(test_format_parse_round_trip),
         };
 
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return tu_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "test-util.h"
+
 #include "policy.h"
 
 #define MIN30 (30ULL * 60 * 1000000)
@@ -170,5 +172,5 @@ int main(void) {
                 cmocka_unit_test(test_no_match_on_missing_facts),
                 cmocka_unit_test(test_modes),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return tu_run_group_tests(tests, NULL, NULL);
 }

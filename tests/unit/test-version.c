@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "test-util.h"
+
 #include "cleanup.h"
 #include "version.h"
 
@@ -192,5 +194,5 @@ int main(void) {
                 cmocka_unit_test(test_version_is_valid),
         };
 
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return tu_run_group_tests(tests, NULL, NULL);
 }
