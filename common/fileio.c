@@ -3,13 +3,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "log.h"
 
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len) {
         _cleanup_free_ char *buf = NULL;
@@ -111,16 +114,36 @@ ssize_t loop_read(int fd, void *buf, size_t len) {
         return (ssize_t) done;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
-        _cleanup_free_ char *tmp = NULL, *dcopy = NULL;
-        _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
+/* A temporary name next to name: "<name>.tmpXXXXXX", created exclusively. */
+static int open_tmp_at(int dir_fd, const char *name, char **ret_tmp) {
+        for (unsigned i = 0; i < 100; i++) {
+                _cleanup_free_ char *tmp = NULL;
+                uint32_t x;
+                int fd;
+
+                if (getrandom(&x, sizeof x, GRND_NONBLOCK) != sizeof x)
+                        x = (uint32_t) rand();
+                if (asprintf(&tmp, "%s.tmp%06x", name, (unsigned) (x & 0xffffffU)) < 0)
+                        return -ENOMEM;
+                fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (fd >= 0) {
+                        *ret_tmp = TAKE_PTR(tmp);
+                        return fd;
+                }
+                if (errno != EEXIST)
+                        return -errno;
+        }
+        return -EEXIST;
+}
+
+int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t len, mode_t mode) {
+        _cleanup_free_ char *tmp = NULL;
+        _cleanup_close_ int fd = -EBADF;
         int r;
 
-        if (asprintf(&tmp, "%s.tmpXXXXXX", path) < 0)
-                return -ENOMEM;
-        fd = mkostemp(tmp, O_CLOEXEC);
+        fd = open_tmp_at(dir_fd, name, &tmp);
         if (fd < 0)
-                return -errno;
+                return fd;
         if (fchmod(fd, mode) < 0) {
                 r = -errno;
                 goto fail;
@@ -132,25 +155,72 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
                 r = -errno;
                 goto fail;
         }
-        if (rename(tmp, path) < 0) {
+        if (renameat(dir_fd, tmp, dir_fd, name) < 0) {
                 r = -errno;
                 goto fail;
         }
-
         /* The rename is durable only once the directory entry is on disk. */
-        dcopy = strdup(path);
-        if (!dcopy)
-                return -ENOMEM;
-        dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return -errno;
-        if (fsync(dfd) < 0)
+        if (fsync(dir_fd) < 0)
                 return -errno;
         return 0;
 
 fail:
-        (void) unlink(tmp);
+        (void) unlinkat(dir_fd, tmp, 0);
         return r;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+        _cleanup_free_ char *dcopy = strdup(path), *bcopy = strdup(path);
+        _cleanup_close_ int dfd = -EBADF;
+
+        if (!dcopy || !bcopy)
+                return -ENOMEM;
+        dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        return write_file_atomic_at(dfd, basename(bcopy), data, len, mode);
+}
+
+int dir_check_safe_fd(int fd, const char *path) {
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISDIR(st.st_mode))
+                return log_debug_errno(ELOOP, "%s is not a directory: refusing to use it.", path);
+        /* Sticky or not: whoever may create entries here may plant a symlink or a file we trust. */
+        if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+                return log_debug_errno(ELOOP, "%s is owned by uid %u with mode %04o: refusing to use it "
+                                       "(it must belong to uid %u and be writable by its owner only).",
+                                       path, (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777), (unsigned) geteuid());
+        return 0;
+}
+
+int dir_open_safe_at(int dir_fd, const char *name, const char *path, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        int r;
+
+        fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                if (errno != ENOTDIR && errno != ELOOP)
+                        return -errno;
+                /* With O_DIRECTORY the kernel reports a symlink as ENOTDIR, not ELOOP: tell them apart. */
+                if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISLNK(st.st_mode))
+                        return log_debug_errno(ELOOP, "%s is a symbolic link: refusing to follow it.", path);
+                return log_debug_errno(ELOOP, "%s is not a directory: refusing to use it.", path);
+        }
+        r = dir_check_safe_fd(fd, path);
+        if (r < 0)
+                return r;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int dir_check_safe(const char *path) {
+        _cleanup_close_ int fd = -EBADF;
+
+        return dir_open_safe_at(AT_FDCWD, path, path, &fd);
 }
 
 int mkdir_parents(const char *path, mode_t mode) {

@@ -19,6 +19,19 @@ ssize_t loop_read(int fd, void *buf, size_t len);
 /* Atomically replaces path: temporary file in the same directory, fsync, rename, fsync of the
  * directory. Readers see the old or the new content, never a mix, even across a crash. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* The same for name inside the directory dir_fd (no path is resolved again). */
+int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t len, mode_t mode);
+
+/* Directories osupdate keeps state in (StateDirectory, its slots, RuntimeDirectory) must be
+ * directories, not symlinks to one, owned by the effective uid and writable by it alone: anyone
+ * else who could write there could swap a verified image, state.json or the lock under us.
+ * All refusals are -ELOOP (the errno O_NOFOLLOW itself gives a symlink: one class, "a path that
+ * cannot be trusted", exit 36), with a debug message naming path, owner and mode. */
+int dir_check_safe_fd(int fd, const char *path);
+/* Opens name below dir_fd (AT_FDCWD: a path) as such a directory, never following a symlink in its
+ * last component; path names it in messages. -ENOENT if it does not exist. */
+int dir_open_safe_at(int dir_fd, const char *name, const char *path, int *ret_fd);
+int dir_check_safe(const char *path);
 
 /* mkdir -p: creates path and its missing parents with mode. */
 int mkdir_parents(const char *path, mode_t mode);

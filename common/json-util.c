@@ -1,33 +1,123 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json-util.h"
+#include "log.h"
+
+#define JSON_DEPTH_MAX 16
+
+/* Counts the members of each object of an already strictly parsed text, in the order the objects
+ * open: a member is the one ':' outside strings at its object's level. */
+static int count_members(const char *buf, size_t len, size_t **ret, size_t *ret_n) {
+        _cleanup_free_ size_t *counts = NULL;
+        size_t open[JSON_DEPTH_MAX + 1]; /* per level: the object's index in counts, SIZE_MAX for an array */
+        size_t n = 0, cap = 0, depth = 0;
+        bool in_string = false;
+
+        for (size_t i = 0; i < len; i++) {
+                char c = buf[i];
+
+                if (in_string) {
+                        if (c == '\\')
+                                i++; /* the escaped character, whatever it is */
+                        else if (c == '"')
+                                in_string = false;
+                        continue;
+                }
+                if (c == '"')
+                        in_string = true;
+                else if (c == '{' || c == '[') {
+                        if (depth > JSON_DEPTH_MAX)
+                                return -EBADMSG;
+                        if (c == '[') {
+                                open[depth++] = SIZE_MAX;
+                                continue;
+                        }
+                        if (n == cap) {
+                                size_t *p = realloc(counts, (cap = cap ? cap * 2 : 16) * sizeof *counts);
+                                if (!p)
+                                        return -ENOMEM;
+                                counts = p;
+                        }
+                        counts[n] = 0;
+                        open[depth++] = n++;
+                } else if (c == '}' || c == ']') {
+                        if (depth == 0)
+                                return -EBADMSG;
+                        depth--;
+                } else if (c == ':') {
+                        if (depth == 0 || open[depth - 1] == SIZE_MAX)
+                                return -EBADMSG;
+                        counts[open[depth - 1]]++;
+                }
+        }
+        *ret = TAKE_PTR(counts);
+        *ret_n = n;
+        return 0;
+}
+
+/* Walks the parsed value in document order (json-c keeps members in the order their keys first
+ * appeared), comparing each object's number of entries with its number of members in the text. */
+static bool members_match(json_object *o, const size_t *counts, size_t n, size_t *i) {
+        if (json_object_is_type(o, json_type_object)) {
+                if (*i >= n || (size_t) json_object_object_length(o) != counts[(*i)++])
+                        return false;
+                json_object_object_foreach(o, key, val) {
+                        (void) key;
+                        if (!members_match(val, counts, n, i))
+                                return false;
+                }
+        } else if (json_object_is_type(o, json_type_array)) {
+                for (size_t k = 0; k < json_object_array_length(o); k++)
+                        if (!members_match(json_object_array_get_idx(o, k), counts, n, i))
+                                return false;
+        }
+        return true;
+}
+
+/* json-c keeps the last of duplicate keys silently: {"a":1,"a":2} is {"a":2}. Another reader of the
+ * same signed bytes may keep the first, so one signature would cover two meanings (RFC 8259 leaves
+ * duplicates undefined). json-c has merged them, after decoding escapes ("a" and "\u0061" are one
+ * key), so an object holding fewer entries than the text has members had a duplicate. */
+static int check_no_duplicates(json_object *o, const char *buf, size_t len) {
+        _cleanup_free_ size_t *counts = NULL;
+        size_t n = 0, i = 0;
+        int r;
+
+        r = count_members(buf, len, &counts, &n);
+        if (r < 0)
+                return r;
+        if (!members_match(o, counts, n, &i) || i != n)
+                return log_debug_errno(EBADMSG, "JSON: an object has a duplicate key.");
+        return 0;
+}
 
 int json_parse_strict(const char *buf, size_t len, json_object **ret) {
         _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
-        json_object *o;
+        _cleanup_(json_object_putp) json_object *o = NULL;
         size_t used;
+        int r;
 
         if (len == 0 || len > INT32_MAX || memchr(buf, 0, len))
                 return -EBADMSG;
-        tok = json_tokener_new_ex(16);
+        tok = json_tokener_new_ex(JSON_DEPTH_MAX);
         if (!tok)
                 return -ENOMEM;
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
         o = json_tokener_parse_ex(tok, buf, (int) len);
-        if (!o || json_tokener_get_error(tok) != json_tokener_success) {
-                json_object_put(o);
+        if (!o || json_tokener_get_error(tok) != json_tokener_success)
                 return -EBADMSG;
-        }
         used = json_tokener_get_parse_end(tok);
         for (size_t i = used; i < len; i++)
-                if (!isspace((unsigned char) buf[i])) {
-                        json_object_put(o);
+                if (!isspace((unsigned char) buf[i]))
                         return -EBADMSG;
-                }
-        *ret = o;
+        r = check_no_duplicates(o, buf, used);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(o);
         return 0;
 }
 

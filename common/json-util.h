@@ -13,7 +13,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_tokener *, json_tokener_free);
 
 /* Parses exactly len bytes as one JSON value: no NUL bytes, no trailing non-space data, nesting
- * at most 16 deep. -EBADMSG otherwise. */
+ * at most 16 deep, no object with the same key twice (also when spelled differently, "a" and
+ * "\u0061"). -EBADMSG otherwise. */
 int json_parse_strict(const char *buf, size_t len, json_object **ret);
 
 /* Typed field access. A missing (or null) field gives -ENOENT unless optional (then 0 with *ret

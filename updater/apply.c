@@ -215,7 +215,7 @@ static int install_from_url(ApplyContext *ctx, SlotWriter *w, const Keyring *key
         int r;
 
         have = !ctx->dry_run && ctx->state->slots[ctx->slot].state != SLOT_READY &&
-               slot_resume_load(ctx->cfg->state_directory, ctx->slot, &res) >= 0 && strcmp(res.url, url) == 0;
+               slot_resume_load(ctx->cfg->state_directory, ctx->slot, &res) >= 0 && slot_resume_matches(&res, url);
         if (have) {
                 _cleanup_free_ char *dir = slot_path(ctx->cfg->state_directory, ctx->slot), *hp = NULL, *ip = NULL;
                 if (!dir || !(hp = path_join(dir, SLOT_HEAD)) || !(ip = path_join(dir, SLOT_IMAGE ".partial")))
@@ -479,6 +479,12 @@ int update_gc(const Config *cfg) {
         if (r < 0)
                 return r;
         for (int i = 0; i < SLOT_MAX; i++) {
+                /* An interrupted download nobody resumed: its partial files are of no use. */
+                if (s.slots[i].state != SLOT_READY) {
+                        r = slot_clear_download(cfg->state_directory, i);
+                        if (r < 0)
+                                return r;
+                }
                 if (i == s.active || i == s.booted || i == s.next_boot || i == s.staged || s.slots[i].state == SLOT_EMPTY)
                         continue;
                 r = slot_is_busy(cfg->state_directory, i);

@@ -20,6 +20,7 @@
 struct Fetch {
         FetchOptions o;
         char *url;
+        char *shown;            /* the URL for messages: no credentials, no query */
         CURLM *multi;
         CURL *easy;
         struct curl_slist *headers;     /* this request's: the configured ones (+ If-Range) */
@@ -40,13 +41,33 @@ struct Fetch {
 
         char *validator;        /* of the first response: what a resumed request must match */
         bool resumed;
-        uint64_t start, position, delivered, total;
+        uint64_t start, position, total;
         unsigned attempts;
         uint64_t last_progress;
 };
 
 bool source_is_url(const char *s) {
         return strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(CURLU *, curl_url_cleanup);
+
+int fetch_url_redact(const char *url, char **ret) {
+        _cleanup_(curl_url_cleanupp) CURLU *u = curl_url();
+        char *s = NULL;
+
+        if (!u)
+                return -ENOMEM;
+        if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+                return -EINVAL;
+        /* Setting a part to NULL removes it. */
+        if (curl_url_set(u, CURLUPART_USER, NULL, 0) != CURLUE_OK || curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) != CURLUE_OK ||
+            curl_url_set(u, CURLUPART_OPTIONS, NULL, 0) != CURLUE_OK || curl_url_set(u, CURLUPART_QUERY, NULL, 0) != CURLUE_OK ||
+            curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK || curl_url_get(u, CURLUPART_URL, &s, 0) != CURLUE_OK)
+                return -EINVAL;
+        *ret = strdup(s);
+        curl_free(s);
+        return *ret ? 0 : -ENOMEM;
 }
 
 static uint64_t now_usec(void) {
@@ -111,7 +132,6 @@ static size_t on_data(char *data, size_t size, size_t n, void *userdata) {
                 return 0;
         }
         f->position += len;
-        f->delivered += len;
         if (f->dest && f->pending_len == f->pending_off) {
                 size_t k = MIN(len, f->dest_len - f->dest_filled);
                 memcpy(f->dest + f->dest_filled, data, k);
@@ -130,7 +150,6 @@ static size_t on_data(char *data, size_t size, size_t n, void *userdata) {
         if (f->pending_len > 0 && f->pending_len + len > PENDING_MAX) {
                 /* Not taken: curl offers the same bytes again after the unpause. */
                 f->position -= len;
-                f->delivered -= len;
                 f->paused = true;
                 return CURL_WRITEFUNC_PAUSE;
         }
@@ -254,12 +273,12 @@ static int transfer_error(Fetch *f, bool *ret_retryable) {
                 return f->error;
         if (f->status >= 400) {
                 *ret_retryable = status_retryable(f->status);
-                return log_debug_errno(EREMOTEIO, "%s: the server answered HTTP %ld.", f->url, f->status);
+                return log_debug_errno(EREMOTEIO, "%s: the server answered HTTP %ld.", f->shown, f->status);
         }
         switch (f->result) {
         case CURLE_OPERATION_TIMEDOUT:
                 *ret_retryable = true;
-                return log_debug_errno(ETIMEDOUT, "%s: timed out (%s).", f->url, msg);
+                return log_debug_errno(ETIMEDOUT, "%s: timed out (%s).", f->shown, msg);
         case CURLE_PEER_FAILED_VERIFICATION:
         case CURLE_SSL_CONNECT_ERROR:
         case CURLE_SSL_CERTPROBLEM:
@@ -267,14 +286,14 @@ static int transfer_error(Fetch *f, bool *ret_retryable) {
         case CURLE_SSL_CIPHER:
         case CURLE_SSL_ISSUER_ERROR:
         case CURLE_SSL_CLIENTCERT:
-                return log_debug_errno(ECONNABORTED, "%s: TLS failed: %s", f->url, msg);
+                return log_debug_errno(ECONNABORTED, "%s: TLS failed: %s", f->shown, msg);
         case CURLE_UNSUPPORTED_PROTOCOL:
-                return log_debug_errno(ECONNABORTED, "%s: refused: %s (no redirect from HTTPS to HTTP).", f->url, msg);
+                return log_debug_errno(ECONNABORTED, "%s: refused: %s (no redirect from HTTPS to HTTP).", f->shown, msg);
         case CURLE_URL_MALFORMAT:
-                return log_debug_errno(EINVAL, "%s: not a valid URL.", f->url);
+                return log_debug_errno(EINVAL, "%s: not a valid URL.", f->shown);
         default:
                 *ret_retryable = true;
-                return log_debug_errno(ECOMM, "%s: %s", f->url, msg);
+                return log_debug_errno(ECOMM, "%s: %s", f->shown, msg);
         }
 }
 
@@ -297,7 +316,7 @@ static void backoff(Fetch *f) {
         d = MIN(d, (uint64_t) 30000000);
         /* Jitter, so a fleet that failed together does not retry together. */
         d += (uint64_t) rand() % (d / 2 + 1);
-        log_debug("Retrying %s in %llu ms (attempt %u of %u).", f->url, (unsigned long long) (d / 1000), f->attempts,
+        log_debug("Retrying %s in %llu ms (attempt %u of %u).", f->shown, (unsigned long long) (d / 1000), f->attempts,
                   f->o.retries);
         (void) usleep((useconds_t) MIN(d, (uint64_t) 60000000));
 }
@@ -314,6 +333,16 @@ static int connect_at(Fetch *f, uint64_t position, const char *validator) {
                 r = wait_headers(f);
                 if (r < 0)
                         return r;
+                if (position > 0 && f->headers_done && f->status == 416) {
+                        /* The file has no byte `position`: what said to continue there (a resume
+                         * record on disk, a file that shrank) does not fit it. Asking again for the
+                         * same range would fail forever; ask for the whole file. */
+                        log_debug("%s has no byte %llu (HTTP 416): downloading it whole.", f->shown,
+                                  (unsigned long long) position);
+                        position = 0;
+                        validator = NULL;
+                        continue;
+                }
                 if (f->headers_done && f->status < 400) {
                         curl_off_t cl = -1;
                         (void) curl_easy_getinfo(f->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
@@ -325,7 +354,7 @@ static int connect_at(Fetch *f, uint64_t position, const char *validator) {
                         }
                         f->total = cl >= 0 ? f->start + (uint64_t) cl : 0;
                         if (f->o.max_bytes > 0 && f->total > f->o.max_bytes)
-                                return log_debug_errno(EFBIG, "%s is %llu bytes, more than MaxBytes=%llu.", f->url,
+                                return log_debug_errno(EFBIG, "%s is %llu bytes, more than MaxBytes=%llu.", f->shown,
                                                        (unsigned long long) f->total, (unsigned long long) f->o.max_bytes);
                         return 0;
                 }
@@ -351,9 +380,11 @@ int fetch_open(const FetchOptions *o, const char *url, uint64_t offset, const ch
                 return -ENOMEM;
         f->o = *o;
         f->url = strdup(url);
+        if (fetch_url_redact(url, &f->shown) < 0)
+                f->shown = strdup("(the URL)");
         f->multi = curl_multi_init();
         f->pending = malloc(PENDING_MAX + 2 * CURL_MAX_WRITE_SIZE);
-        if (!f->url || !f->multi || !f->pending) {
+        if (!f->url || !f->shown || !f->multi || !f->pending) {
                 fetch_free(f);
                 return -ENOMEM;
         }
@@ -376,10 +407,6 @@ bool fetch_resumed(const Fetch *f) {
 
 const char *fetch_validator(const Fetch *f) {
         return f->validator;
-}
-
-uint64_t fetch_delivered(const Fetch *f) {
-        return f->delivered;
 }
 
 ssize_t fetch_read(void *userdata, void *buf, size_t len) {
@@ -421,7 +448,7 @@ ssize_t fetch_read(void *userdata, void *buf, size_t len) {
                                 return r;
                         if (!f->resumed)
                                 return log_debug_errno(EXDEV, "%s changed on the server during the download: not splicing two files.",
-                                                       f->url);
+                                                       f->shown);
                         continue;
                 }
                 f->dest = buf;
@@ -445,6 +472,7 @@ Fetch *fetch_free(Fetch *f) {
         curl_slist_free_all(f->headers);
         free(f->pending);
         free(f->url);
+        free(f->shown);
         free(f->etag);
         free(f->last_modified);
         free(f->validator);

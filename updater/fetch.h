@@ -10,7 +10,8 @@
  * pass with bounded memory. A transfer that breaks is continued in-process with a Range request
  * guarded by If-Range (the first response's ETag, else its Last-Modified), with exponential
  * backoff and jitter; a server that answers 200 instead of 206 has changed the file and the
- * read fails with -ESTALE instead of splicing two files. */
+ * read fails with -EXDEV instead of splicing two files. A server that has no byte at the offset
+ * asked for (416: a resume record that does not fit the file) is asked again for all of it. */
 
 typedef struct FetchOptions {
         const char *ca_file;
@@ -40,8 +41,6 @@ int fetch_open(const FetchOptions *o, const char *url, uint64_t offset, const ch
 bool fetch_resumed(const Fetch *f);
 /* The response's validator (ETag or Last-Modified), or NULL. */
 const char *fetch_validator(const Fetch *f);
-/* Bytes delivered by this Fetch (not counting the resume offset). */
-uint64_t fetch_delivered(const Fetch *f);
 
 /* A BundleReadFunc: bytes read, 0 at the end, negative errno. */
 ssize_t fetch_read(void *userdata, void *buf, size_t len);
@@ -49,3 +48,7 @@ ssize_t fetch_read(void *userdata, void *buf, size_t len);
 Fetch *fetch_free(Fetch *f);
 
 bool source_is_url(const char *s);
+
+/* The URL as it may be shown or stored: scheme://host[:port]/path, without user name, password,
+ * query or fragment (where credentials and tokens travel). -EINVAL if it is not a URL. */
+int fetch_url_redact(const char *url, char **ret);

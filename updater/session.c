@@ -22,11 +22,16 @@ int update_lock(const Config *cfg, int *ret_fd) {
 int update_lock_full(const Config *cfg, bool wait, int *ret_fd) {
         _cleanup_free_ char *p = path_join(cfg->runtime_directory, "lock");
         _cleanup_close_ int fd = -EBADF;
+        int r;
 
         if (!p)
                 return -ENOMEM;
         if (mkdir(cfg->runtime_directory, 0755) < 0 && errno != EEXIST)
                 return log_debug_errno(errno, "Cannot create %s: %m", cfg->runtime_directory);
+        /* Whoever else could write there could take the lock or plant pending.json. */
+        r = dir_check_safe(cfg->runtime_directory);
+        if (r < 0)
+                return r;
         fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return log_debug_errno(errno, "Cannot open %s: %m", p);

@@ -9,15 +9,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
+#include "fetch.h"
 #include "fileio.h"
+#include "hex.h"
 #include "json-util.h"
 #include "log.h"
 #include "slot.h"
 #include "state.h"
 
 #define WRITEBACK_STEP (16U * 1024U * 1024U)
+#define HEAD_MAX (16U * 1024U * 1024U)
 
-static const char *const slot_files[] = { SLOT_IMAGE, SLOT_TREE, SLOT_SIGNATURE, SLOT_MANIFEST, SLOT_HEAD, SLOT_RESUME };
+/* A complete slot's files; while being written each is <name>.partial. */
+static const char *const slot_files[] = { SLOT_IMAGE, SLOT_TREE, SLOT_SIGNATURE, SLOT_MANIFEST };
 
 char *slot_path(const char *state_dir, int slot) {
         char *p;
@@ -27,15 +33,69 @@ char *slot_path(const char *state_dir, int slot) {
         return p;
 }
 
+/* StateDirectory, slots/ and the slot's directory, each opened below the one before without
+ * following a symlink, each checked for owner and mode: an attacker with disk access who replaces
+ * slots/b by a symlink to /etc must not get us to unlink or write files there. With create,
+ * missing directories are made first; otherwise -ENOENT. */
+static int slot_open_dir(const char *state_dir, int slot, bool create, int *ret_fd) {
+        _cleanup_free_ char *slots = path_join(state_dir, "slots"), *dir = slot_path(state_dir, slot);
+        _cleanup_close_ int state_fd = -EBADF, slots_fd = -EBADF;
+        int r;
+
+        if (!slots || !dir)
+                return -ENOMEM;
+        if (create) {
+                r = mkdir_parents(state_dir, 0755);
+                if (r < 0)
+                        return log_debug_errno(r, "Cannot create %s: %m", state_dir);
+        }
+        r = dir_open_safe_at(AT_FDCWD, state_dir, state_dir, &state_fd);
+        if (r < 0)
+                return r;
+        if (create && mkdirat(state_fd, "slots", 0755) < 0 && errno != EEXIST)
+                return log_debug_errno(errno, "Cannot create %s: %m", slots);
+        r = dir_open_safe_at(state_fd, "slots", slots, &slots_fd);
+        if (r < 0)
+                return r;
+        if (create && mkdirat(slots_fd, slot_name(slot), 0755) < 0 && errno != EEXIST)
+                return log_debug_errno(errno, "Cannot create %s: %m", dir);
+        return dir_open_safe_at(slots_fd, slot_name(slot), dir, ret_fd);
+}
+
+static int read_at(int dir_fd, const char *name, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+        if (fd < 0)
+                return -errno;
+        return read_full_fd(fd, max, ret, ret_len);
+}
+
+static int sha256_hex(const void *p, size_t len, char **ret) {
+        uint8_t md[EVP_MAX_MD_SIZE];
+        unsigned n = 0;
+
+        if (EVP_Digest(p, len, md, &n, EVP_sha256(), NULL) != 1)
+                return -EIO;
+        *ret = hex_encode(md, n);
+        return *ret ? 0 : -ENOMEM;
+}
+
 int slot_is_busy(const char *state_dir, int slot) {
         _cleanup_free_ char *dir = slot_path(state_dir, slot);
+        _cleanup_close_ int dfd = -EBADF;
         char real[PATH_MAX];
         struct dirent *de;
         DIR *d;
-        int busy = 0;
+        int busy = 0, r;
 
         if (!dir)
                 return -ENOMEM;
+        /* Refused like any other use: through a symlink we would judge some other directory. */
+        r = slot_open_dir(state_dir, slot, false, &dfd);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
         if (!realpath(dir, real))
                 return errno == ENOENT ? 0 : -errno;
 
@@ -64,37 +124,92 @@ int slot_is_busy(const char *state_dir, int slot) {
         return busy;
 }
 
-int slot_clear(const char *state_dir, int slot) {
-        _cleanup_free_ char *dir = slot_path(state_dir, slot);
-
-        if (!dir)
-                return -ENOMEM;
-        for (size_t i = 0; i < ELEMENTSOF(slot_files); i++) {
-                _cleanup_free_ char *p = NULL, *partial = NULL;
-                if (asprintf(&p, "%s/%s", dir, slot_files[i]) < 0 || asprintf(&partial, "%s/%s.partial", dir, slot_files[i]) < 0)
-                        return -ENOMEM;
-                if (unlink(p) < 0 && errno != ENOENT)
-                        return -errno;
-                if (unlink(partial) < 0 && errno != ENOENT)
-                        return -errno;
-        }
+static int unlink_in(int dir_fd, const char *dir, const char *name) {
+        if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT)
+                return log_debug_errno(errno, "Cannot remove %s/%s: %m", dir, name);
         return 0;
 }
 
-static int open_partial(SlotWriter *w, const char *name) {
+/* What a download leaves before its bundle verified: the partial files (head.partial among them),
+ * the resume record and write_file_atomic_at()'s temporary files of it. */
+static bool is_download_file(const char *name) {
+        size_t l = strlen(name), sl = strlen(".partial");
+
+        return strcmp(name, SLOT_RESUME) == 0 || strncmp(name, SLOT_RESUME ".tmp", strlen(SLOT_RESUME ".tmp")) == 0 ||
+               (l > sl && strcmp(name + l - sl, ".partial") == 0);
+}
+
+static int clear_download_in(int dir_fd, const char *dir) {
+        _cleanup_close_ int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct dirent *de;
+        DIR *d;
+        int r = 0;
+
+        if (fd < 0)
+                return log_debug_errno(errno, "Cannot read %s: %m", dir);
+        d = fdopendir(fd);
+        if (!d)
+                return log_debug_errno(errno, "Cannot read %s: %m", dir);
+        TAKE_FD(fd);
+        while (r >= 0 && (de = readdir(d)))
+                if (de->d_type != DT_DIR && is_download_file(de->d_name))
+                        r = unlink_in(dir_fd, dir, de->d_name);
+        closedir(d);
+        return r;
+}
+
+int slot_clear(const char *state_dir, int slot) {
+        _cleanup_free_ char *dir = slot_path(state_dir, slot);
+        _cleanup_close_ int dfd = -EBADF;
+        int r;
+
+        if (!dir)
+                return -ENOMEM;
+        r = slot_open_dir(state_dir, slot, false, &dfd);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(slot_files); i++) {
+                r = unlink_in(dfd, dir, slot_files[i]);
+                if (r < 0)
+                        return r;
+        }
+        return clear_download_in(dfd, dir);
+}
+
+int slot_clear_download(const char *state_dir, int slot) {
+        _cleanup_free_ char *dir = slot_path(state_dir, slot);
+        _cleanup_close_ int dfd = -EBADF;
+        int r;
+
+        if (!dir)
+                return -ENOMEM;
+        r = slot_open_dir(state_dir, slot, false, &dfd);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        return clear_download_in(dfd, dir);
+}
+
+static int open_partial(SlotWriter *w, const char *name, mode_t mode) {
         _cleanup_free_ char *p = NULL;
-        int fd;
+        _cleanup_close_ int fd = -EBADF;
 
         if (asprintf(&p, "%s.partial", name) < 0)
                 return -ENOMEM;
-        fd = openat(w->dir_fd, p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        fd = openat(w->dir_fd, p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0)
                 return log_debug_errno(errno, "Cannot create %s/%s: %m", w->dir, p);
-        return fd;
+        /* O_TRUNC keeps the mode of a file that exists (an older osupdate made head.partial 0644). */
+        if (fchmod(fd, mode) < 0)
+                return log_debug_errno(errno, "Cannot create %s/%s: %m", w->dir, p);
+        return TAKE_FD(fd);
 }
 
-static int write_partial(SlotWriter *w, const char *name, const char *data, size_t len) {
-        _cleanup_close_ int fd = open_partial(w, name);
+static int write_partial(SlotWriter *w, const char *name, const char *data, size_t len, mode_t mode) {
+        _cleanup_close_ int fd = open_partial(w, name, mode);
         int r;
 
         if (fd < 0)
@@ -123,6 +238,7 @@ static int sink_manifest(const Manifest *m, void *userdata) {
         }
         w->version = strdup(m->version);
         w->fstype = strdup(m->images[0].fstype);
+        w->image_size = m->images[0].size;
         if (!w->version || !w->fstype)
                 return -ENOMEM;
         return slot_writer_open(w);
@@ -132,44 +248,49 @@ static int sink_signed_bytes(const char *manifest, size_t manifest_len, const ch
         SlotWriter *w = userdata;
         int r;
 
-        r = write_partial(w, SLOT_MANIFEST, manifest, manifest_len);
+        r = write_partial(w, SLOT_MANIFEST, manifest, manifest_len, 0644);
         if (r < 0)
                 return r;
-        return write_partial(w, SLOT_SIGNATURE, sig, sig_len);
+        return write_partial(w, SLOT_SIGNATURE, sig, sig_len, 0644);
 }
 
 static int sink_resume_point(const void *head, size_t head_len, void *userdata) {
         _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_free_ char *shown = NULL, *url_hash = NULL, *head_hash = NULL;
         SlotWriter *w = userdata;
         const char *text;
         int r;
 
         if (!w->url || !w->validator)
                 return 0; /* not a download, or the server gave no validator: nothing to resume */
-        r = write_partial(w, "head", head, head_len);
+        r = write_partial(w, "head", head, head_len, 0600);
         if (r < 0)
+                return r;
+        /* Never the URL itself: a user:password@ or a ?token= in it would sit on disk. Its hash
+         * recognises it on the next run; the rest of it is for people. The head's hash catches a
+         * head.partial that changed before it is replayed. */
+        if ((r = fetch_url_redact(w->url, &shown)) < 0 || (r = sha256_hex(w->url, strlen(w->url), &url_hash)) < 0 ||
+            (r = sha256_hex(head, head_len, &head_hash)) < 0)
                 return r;
         o = json_object_new_object();
         if (!o)
                 return -ENOMEM;
-        json_object_object_add(o, "url", json_object_new_string(w->url));
+        json_object_object_add(o, "url", json_object_new_string(shown));
+        json_object_object_add(o, "url_sha256", json_object_new_string(url_hash));
         json_object_object_add(o, "validator", json_object_new_string(w->validator));
         json_object_object_add(o, "head_size", json_object_new_int64((int64_t) head_len));
+        json_object_object_add(o, "head_sha256", json_object_new_string(head_hash));
+        json_object_object_add(o, "image_size", json_object_new_int64((int64_t) w->image_size));
         text = json_object_to_json_string(o);
         /* The resume record goes in place at once (it describes the partial files). */
-        {
-                _cleanup_free_ char *p = path_join(w->dir, SLOT_RESUME);
-                if (!p)
-                        return -ENOMEM;
-                return write_file_atomic(p, text, strlen(text), 0644);
-        }
+        return write_file_atomic_at(w->dir_fd, SLOT_RESUME, text, strlen(text), 0600);
 }
 
 static int sink_tree_fd(const ManifestImage *img, void *userdata) {
         SlotWriter *w = userdata;
 
         w->tree_fd = safe_close(w->tree_fd);
-        w->tree_fd = open_partial(w, SLOT_TREE);
+        w->tree_fd = open_partial(w, SLOT_TREE, 0644);
         return w->tree_fd;
 }
 
@@ -186,7 +307,7 @@ static int sink_begin(const ManifestImage *img, bool hash_tree, void *userdata) 
                         return log_debug_errno(errno, "Cannot reopen %s/" SLOT_IMAGE ".partial: %m", w->dir);
                 return 0;
         }
-        w->fd = open_partial(w, hash_tree ? SLOT_TREE : SLOT_IMAGE);
+        w->fd = open_partial(w, hash_tree ? SLOT_TREE : SLOT_IMAGE, 0644);
         return w->fd < 0 ? w->fd : 0;
 }
 
@@ -226,7 +347,7 @@ static int sink_end(const ManifestImage *img, bool hash_tree, void *userdata) {
 }
 
 int slot_writer_init(SlotWriter *w, const char *state_dir, int slot) {
-        *w = (SlotWriter) { .dir_fd = -EBADF, .fd = -EBADF, .tree_fd = -EBADF };
+        *w = (SlotWriter) { .dir_fd = -EBADF, .fd = -EBADF, .tree_fd = -EBADF, .slot = slot };
         w->state_dir = strdup(state_dir);
         w->dir = slot_path(state_dir, slot);
         if (!w->state_dir || !w->dir)
@@ -246,17 +367,8 @@ int slot_writer_init(SlotWriter *w, const char *state_dir, int slot) {
 
 /* Nothing is created before the manifest is authentic and accepted. */
 static int slot_writer_open(SlotWriter *w) {
-        _cleanup_free_ char *slots = path_join(w->state_dir, "slots");
-
-        if (!slots)
-                return -ENOMEM;
-        if ((mkdir(w->state_dir, 0755) < 0 && errno != EEXIST) || (mkdir(slots, 0755) < 0 && errno != EEXIST) ||
-            (mkdir(w->dir, 0755) < 0 && errno != EEXIST))
-                return log_debug_errno(errno, "Cannot create %s: %m", w->dir);
-        w->dir_fd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (w->dir_fd < 0)
-                return log_debug_errno(errno, "Cannot open %s: %m", w->dir);
-        return 0;
+        w->dir_fd = safe_close(w->dir_fd);
+        return slot_open_dir(w->state_dir, w->slot, true, &w->dir_fd);
 }
 
 int slot_writer_commit(SlotWriter *w) {
@@ -265,7 +377,7 @@ int slot_writer_commit(SlotWriter *w) {
         /* Complete: nothing to resume any more. */
         (void) unlinkat(w->dir_fd, SLOT_RESUME, 0);
         (void) unlinkat(w->dir_fd, SLOT_HEAD, 0);
-        for (size_t i = 0; i < 4; i++) {
+        for (size_t i = 0; i < ELEMENTSOF(slot_files); i++) {
                 _cleanup_free_ char *p = NULL;
                 if (asprintf(&p, "%s.partial", slot_files[i]) < 0)
                         return -ENOMEM;
@@ -288,52 +400,106 @@ void slot_writer_done(SlotWriter *w) {
         *w = (SlotWriter) { .dir_fd = -EBADF, .fd = -EBADF, .tree_fd = -EBADF };
 }
 
+#define discard(dir, fmt, ...)                                                                         \
+        ({                                                                                             \
+                log_debug("The resume record in %s does not check out: " fmt " Discarded: the download " \
+                          "starts over from byte 0.", dir, ##__VA_ARGS__);                             \
+                -EUCLEAN;                                                                              \
+        })
+
 int slot_resume_load(const char *state_dir, int slot, SlotResume *ret) {
-        _cleanup_free_ char *dir = slot_path(state_dir, slot), *p = NULL, *buf = NULL, *img = NULL, *head = NULL;
+        static const char *const keys[] = { "url", "url_sha256", "validator", "head_size", "head_sha256", "image_size", NULL };
+        _cleanup_free_ char *dir = slot_path(state_dir, slot), *buf = NULL, *head = NULL, *head_hash = NULL;
         _cleanup_(json_object_putp) json_object *o = NULL;
-        const char *url = NULL, *validator = NULL;
-        uint64_t head_size;
+        _cleanup_close_ int dfd = -EBADF;
+        const char *url = NULL, *url_hash = NULL, *validator = NULL, *want_head = NULL;
+        uint64_t head_size, image_size;
         struct stat st;
         size_t len;
         int r;
 
-        if (!dir || !(p = path_join(dir, SLOT_RESUME)) || !(img = path_join(dir, SLOT_IMAGE ".partial")) ||
-            !(head = path_join(dir, SLOT_HEAD)))
+        if (!dir)
                 return -ENOMEM;
-        r = read_full_file(p, 64 * 1024, &buf, &len);
+        r = slot_open_dir(state_dir, slot, false, &dfd);
         if (r < 0)
                 return r;
-        if (json_parse_strict(buf, len, &o) < 0 || json_get_string(o, "url", false, &url) < 0 ||
-            json_get_string(o, "validator", false, &validator) < 0 ||
-            json_get_u64(o, "head_size", false, 16 * 1024 * 1024, &head_size) < 0)
-                return -EUCLEAN;
-        if (stat(head, &st) < 0 || (uint64_t) st.st_size != head_size)
-                return -ENOENT;
-        *ret = (SlotResume) { .url = strdup(url), .validator = strdup(validator), .head_size = head_size };
-        if (!ret->url || !ret->validator) {
+        r = read_at(dfd, SLOT_RESUME, 64 * 1024, &buf, &len);
+        if (r < 0)
+                return r;
+        if (json_parse_strict(buf, len, &o) < 0 || !json_object_is_type(o, json_type_object) ||
+            json_check_keys(o, keys, NULL) < 0 || json_get_string(o, "url", false, &url) < 0 ||
+            json_get_string(o, "url_sha256", false, &url_hash) < 0 || strlen(url_hash) != 64 ||
+            json_get_string(o, "validator", false, &validator) < 0 || json_get_u64(o, "head_size", false, HEAD_MAX, &head_size) < 0 ||
+            json_get_string(o, "head_sha256", false, &want_head) < 0 ||
+            json_get_u64(o, "image_size", false, UINT64_MAX - 1, &image_size) < 0)
+                return discard(dir, "%s is malformed (or from an older osupdate).", SLOT_RESUME);
+
+        /* The head is replayed through the verifier, but a wrong one would fail there on every run. */
+        r = read_at(dfd, SLOT_HEAD, HEAD_MAX, &head, &len);
+        if (r == -ENOENT || r == -EFBIG || (r >= 0 && len != head_size))
+                return discard(dir, "%s is missing or not the recorded %llu bytes.", SLOT_HEAD, (unsigned long long) head_size);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot read %s/%s: %m", dir, SLOT_HEAD);
+        r = sha256_hex(head, len, &head_hash);
+        if (r < 0)
+                return r;
+        if (strcmp(head_hash, want_head) != 0)
+                return discard(dir, "%s is not what was recorded (SHA-256 %s).", SLOT_HEAD, head_hash);
+
+        /* Asking for a range past the image would replay bytes that are no part of it, or get a 416. */
+        if (fstatat(dfd, SLOT_IMAGE ".partial", &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                if (errno != ENOENT)
+                        return log_debug_errno(errno, "Cannot inspect %s/" SLOT_IMAGE ".partial: %m", dir);
+                st = (struct stat) {};
+        } else if (!S_ISREG(st.st_mode))
+                return discard(dir, SLOT_IMAGE ".partial is not a regular file.");
+        else if ((uint64_t) st.st_size > image_size)
+                return discard(dir, SLOT_IMAGE ".partial is %llu bytes, more than the image's %llu.",
+                               (unsigned long long) st.st_size, (unsigned long long) image_size);
+
+        *ret = (SlotResume) {
+                .url = strdup(url),
+                .url_sha256 = strdup(url_hash),
+                .validator = strdup(validator),
+                .head_size = head_size,
+                /* Whole data blocks only: a torn last block is fetched again. */
+                .image_size = (uint64_t) st.st_size / 4096 * 4096,
+        };
+        if (!ret->url || !ret->url_sha256 || !ret->validator) {
                 slot_resume_done(ret);
                 return -ENOMEM;
         }
-        /* Whole data blocks only: a torn last block is fetched again. */
-        ret->image_size = stat(img, &st) < 0 ? 0 : (uint64_t) st.st_size / 4096 * 4096;
         return 0;
+}
+
+bool slot_resume_matches(const SlotResume *r, const char *url) {
+        _cleanup_free_ char *h = NULL;
+
+        return r->url_sha256 && sha256_hex(url, strlen(url), &h) >= 0 && strcmp(h, r->url_sha256) == 0;
 }
 
 void slot_resume_done(SlotResume *r) {
         free(r->url);
+        free(r->url_sha256);
         free(r->validator);
         *r = (SlotResume) {};
 }
 
 int slot_load_manifest(const char *state_dir, int slot, Manifest **ret) {
-        _cleanup_free_ char *dir = slot_path(state_dir, slot), *p = NULL, *buf = NULL;
+        _cleanup_free_ char *dir = slot_path(state_dir, slot), *buf = NULL;
+        _cleanup_close_ int dfd = -EBADF;
         size_t len;
         int r;
 
-        if (!dir || !(p = path_join(dir, SLOT_MANIFEST)))
+        if (!dir)
                 return -ENOMEM;
-        r = read_full_file(p, MANIFEST_MAX_SIZE, &buf, &len);
+        r = slot_open_dir(state_dir, slot, false, &dfd);
+        if (r == -ENOENT)
+                return log_debug_errno(r, "Cannot open %s: %m", dir);
         if (r < 0)
-                return log_debug_errno(r, "Cannot read %s: %m", p);
+                return r;
+        r = read_at(dfd, SLOT_MANIFEST, MANIFEST_MAX_SIZE, &buf, &len);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot read %s/%s: %m", dir, SLOT_MANIFEST);
         return manifest_parse(buf, len, ret);
 }

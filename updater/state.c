@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fileio.h"
 #include "json-util.h"
@@ -88,6 +90,7 @@ int state_load(const char *dir, State *ret) {
                                             "boot_tries", "good", "version_floor", NULL };
         _cleanup_(json_object_putp) json_object *root = NULL;
         _cleanup_free_ char *path = NULL, *buf = NULL;
+        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
         json_object *slots, *v;
         uint64_t format, tries;
         State s;
@@ -98,7 +101,16 @@ int state_load(const char *dir, State *ret) {
         path = path_join(dir, STATE_FILE);
         if (!path)
                 return -ENOMEM;
-        r = read_full_file(path, STATE_MAX_SIZE, &buf, &len);
+        /* Whoever else could write the directory could replace the state (or a slot it names). */
+        r = dir_open_safe_at(AT_FDCWD, dir, dir, &dfd);
+        if (r == -ENOENT) {
+                *ret = s;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        fd = openat(dfd, STATE_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        r = fd < 0 ? -errno : read_full_fd(fd, STATE_MAX_SIZE, &buf, &len);
         if (r == -ENOENT) {
                 *ret = s;
                 return 0;
@@ -208,6 +220,7 @@ char *state_to_json(const State *s) {
 
 int state_save(const char *dir, const State *s) {
         _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_close_ int dfd = -EBADF;
         int r;
 
         path = path_join(dir, STATE_FILE);
@@ -217,7 +230,10 @@ int state_save(const char *dir, const State *s) {
         r = mkdir_parents(dir, 0755);
         if (r < 0)
                 return log_debug_errno(r, "Cannot create %s: %m", dir);
-        r = write_file_atomic(path, text, strlen(text), 0644);
+        r = dir_open_safe_at(AT_FDCWD, dir, dir, &dfd);
+        if (r < 0)
+                return r;
+        r = write_file_atomic_at(dfd, STATE_FILE, text, strlen(text), 0644);
         if (r < 0)
                 return log_debug_errno(r, "Cannot write %s: %m", path);
         return 0;

@@ -47,8 +47,10 @@ const char *slot_state_to_string(SlotState s);
 
 void state_init(State *s);
 void state_done(State *s);
-/* Loads dir/state.json; a missing file gives a fresh state. -EUCLEAN for a corrupt file. */
+/* Loads dir/state.json; a missing file gives a fresh state. -EUCLEAN for a corrupt file, -ELOOP
+ * (dir_check_safe()) for a directory that is a symlink, not root's or writable by others. */
 int state_load(const char *dir, State *ret);
+/* Creates dir if need be; -ELOOP as state_load(). */
 int state_save(const char *dir, const State *s);
 /* The state as JSON text (for state_save and status --json). */
 char *state_to_json(const State *s);

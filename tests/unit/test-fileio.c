@@ -112,6 +112,73 @@ static void test_write_file_atomic_failure_leaves_nothing(void **state) {
         assert_int_equal(count_entries(sub), 0);
 }
 
+static void test_write_file_atomic_at(void **state) {
+        const char *dir = *state;
+        _cleanup_free_ char *p = tu_join(dir, "resume.json"), *target = tu_join(dir, "target"), *link = tu_join(dir, "link");
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct stat st;
+
+        assert_true(dfd >= 0);
+        assert_int_equal(write_file_atomic_at(dfd, "resume.json", "abc", 3, 0600), 0);
+        assert_file(p, "abc", 0600);
+        assert_int_equal(write_file_atomic_at(dfd, "resume.json", "de", 2, 0644), 0);
+        assert_file(p, "de", 0644);
+        assert_int_equal(count_entries(dir), 1);
+
+        /* A symlink in its place is replaced, never written through. */
+        make_file(dir, "target", "keep", 4);
+        assert_int_equal(symlink("target", link), 0);
+        assert_int_equal(write_file_atomic_at(dfd, "link", "new", 3, 0600), 0);
+        assert_file(target, "keep", 0644);
+        assert_int_equal(lstat(link, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_file(link, "new", 0600);
+        assert_int_equal(count_entries(dir), 3);
+}
+
+/* State directories: a directory of ours, writable by us alone; -ELOOP for anything else. */
+static void test_dir_check_safe(void **state) {
+        static const mode_t unsafe[] = { 0775, 0757, 0777, 01777, 0722 };
+        const char *dir = *state;
+        _cleanup_free_ char *d = tu_join(dir, "d"), *l = tu_join(dir, "l"), *f = tu_join(dir, "f"),
+                            *missing = tu_join(dir, "missing");
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd = -EBADF;
+        int untouched = -1;
+
+        assert_true(dfd >= 0);
+        assert_int_equal(mkdir(d, 0700), 0);
+        assert_int_equal(dir_check_safe(d), 0);
+        assert_int_equal(chmod(d, 0755), 0);
+        assert_int_equal(dir_check_safe(d), 0);
+        for (size_t i = 0; i < ELEMENTSOF(unsafe); i++) {
+                print_message("mode %04o\n", (unsigned) unsafe[i]);
+                assert_int_equal(chmod(d, unsafe[i]), 0);
+                /* Sticky or not: whoever may create entries may plant one. */
+                assert_int_equal(dir_check_safe(d), -ELOOP);
+        }
+        assert_int_equal(chmod(d, 0755), 0);
+        if (geteuid() == 0) {
+                assert_int_equal(chown(d, 65534, 65534), 0);
+                assert_int_equal(dir_check_safe(d), -ELOOP);
+                assert_int_equal(chown(d, 0, 0), 0);
+        }
+
+        assert_int_equal(symlink("d", l), 0);
+        assert_int_equal(dir_check_safe(l), -ELOOP);
+        make_file(dir, "f", "x", 1);
+        assert_int_equal(dir_check_safe(f), -ELOOP);
+        assert_int_equal(dir_check_safe(missing), -ENOENT);
+
+        /* Below a directory fd, as StateDirectory/slots/<slot> is opened. */
+        assert_int_equal(dir_open_safe_at(dfd, "d", d, &fd), 0);
+        assert_true(fd >= 0);
+        assert_int_equal(dir_check_safe_fd(fd, d), 0);
+        assert_int_equal(dir_open_safe_at(dfd, "l", l, &untouched), -ELOOP);
+        assert_int_equal(dir_open_safe_at(dfd, "f", f, &untouched), -ELOOP);
+        assert_int_equal(dir_open_safe_at(dfd, "missing", missing, &untouched), -ENOENT);
+        assert_int_equal(untouched, -1);
+}
+
 static void test_read_full_file_max(void **state) {
         const char *dir = *state;
         _cleanup_free_ char *p = tu_join(dir, "f"), *e = tu_join(dir, "empty");
@@ -250,6 +317,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_write_file_atomic_large, tu_setup_tmpdir, tu_teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_write_file_atomic_failure_leaves_nothing, tu_setup_tmpdir,
                                                 tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_write_file_atomic_at, tu_setup_tmpdir, tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_dir_check_safe, tu_setup_tmpdir, tu_teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_read_full_file_max, tu_setup_tmpdir, tu_teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_read_full_file_missing, tu_setup_tmpdir, tu_teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_dir_list_suffix, tu_setup_tmpdir, tu_teardown_tmpdir),
@@ -259,5 +328,5 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_loop_read_write, tu_setup_tmpdir, tu_teardown_tmpdir),
         };
 
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return tu_run_group_tests(tests, NULL, NULL);
 }

@@ -4,10 +4,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "test-util.h"
 
 #include "cleanup.h"
 #include "json-util.h"
@@ -136,6 +139,72 @@ static void test_json_parse_invalid(void **state) {
                 assert_int_equal(parse(bad[i], &o), -EBADMSG);
                 assert_null(o);
         }
+}
+
+/* json-c keeps the last of duplicate keys: a second reader of the same signed bytes might keep the
+ * first. Duplicates are refused at every depth, however the key is spelled. */
+static void test_json_parse_duplicate_keys(void **state) {
+        static const char *const bad[] = {
+                "{\"a\":1,\"a\":1}",
+                "{\"a\":1,\"b\":2,\"a\":3}",
+                "{\"a\":1,\"\\u0061\":2}",             /* "a" and "\u0061" are the same key */
+                "{\"\\u0061\":1,\"\\u0061\":2}",
+                "{\"\\u00e9\":1,\"\xc3\xa9\":2}",    /* é escaped and as UTF-8 */
+                "{\"a\\/b\":1,\"a/b\":2}",            /* "\/" is "/" */
+                "{\"a\":null,\"a\":null}",
+                "{\"o\":{\"x\":1,\"x\":2}}",
+                "{\"o\":{\"x\":1},\"o\":{\"y\":1,\"z\":2}}",
+                "[{\"a\":1},{\"b\":1,\"b\":1}]",
+                "{\"a\":[1,{\"k\":{\"deep\":[{\"x\":1,\"y\":2,\"x\":3}]}}]}",
+                "{\"x\":{},\"x\":{}}",
+                "{\"a\\u0000b\":1,\"a\\u0000c\":2}",   /* json-c cuts keys at NUL: one key */
+        };
+        static const char *const good[] = {
+                "{}",
+                "{\"a\":1,\"A\":2,\"a \":3,\"\":4}",
+                "{\"a\":{\"a\":{\"a\":1}},\"b\":{\"a\":2}}", /* the same key in different objects */
+                "[{\"a\":1},{\"a\":1}]",
+                "{\"s\":\"a:b,c\\\":{}}\",\"t\":\"}{:\"}",   /* structure inside strings */
+                "{\"a\\\\\":1,\"a\\\\\\\\\":2}",          /* keys a\ and a\\ */
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                json_object *o = NULL;
+
+                print_message("json_parse_strict(%s)\n", bad[i]);
+                assert_int_equal(parse(bad[i], &o), -EBADMSG);
+                assert_null(o);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                _cleanup_(json_object_putp) json_object *o = NULL;
+
+                print_message("json_parse_strict(%s)\n", good[i]);
+                assert_int_equal(parse(good[i], &o), 0);
+                assert_non_null(o);
+        }
+}
+
+/* Objects as deep as the parser allows, each with several members, and many objects: the check
+ * keeps up with what the parser accepts. */
+static void test_json_parse_duplicate_keys_large(void **state) {
+        _cleanup_free_ char *deep = nested_objects(16), *many = NULL;
+        _cleanup_(json_object_putp) json_object *d = NULL, *m = NULL;
+        json_object *x = NULL;
+        size_t n = 0, cap = 4000 * 12 + 16;
+
+        assert_int_equal(parse(deep, &d), 0);
+        many = malloc(cap);
+        assert_non_null(many);
+        many[n++] = '[';
+        for (unsigned i = 0; i < 4000; i++)
+                n += (size_t) snprintf(many + n, cap - n, "%s{\"k%u\":1}", i ? "," : "", i % 10);
+        many[n++] = ']';
+        many[n] = 0;
+        assert_int_equal(parse(many, &m), 0);
+        /* The last object gets a duplicate. */
+        memcpy(many + n - 2, ",\"k9\":2}]", 10);
+        assert_int_equal(json_parse_strict(many, n + 7, &x), -EBADMSG);
+        assert_null(x);
 }
 
 static const char fields[] = "{\"s\":\"str\",\"empty\":\"\",\"nul\":\"a\\u0000b\",\"n\":5,\"neg\":-1,"
@@ -269,11 +338,13 @@ int main(void) {
                 cmocka_unit_test(test_json_parse_nul_bytes),
                 cmocka_unit_test(test_json_parse_depth),
                 cmocka_unit_test(test_json_parse_invalid),
+                cmocka_unit_test(test_json_parse_duplicate_keys),
+                cmocka_unit_test(test_json_parse_duplicate_keys_large),
                 cmocka_unit_test_setup_teardown(test_json_get_string, setup_fields, teardown_fields),
                 cmocka_unit_test_setup_teardown(test_json_get_u64, setup_fields, teardown_fields),
                 cmocka_unit_test_setup_teardown(test_json_get_object_array, setup_fields, teardown_fields),
                 cmocka_unit_test_setup_teardown(test_json_check_keys, setup_fields, teardown_fields),
         };
 
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return tu_run_group_tests(tests, NULL, NULL);
 }
