@@ -50,9 +50,9 @@ int switch_to_slot(const Config *cfg, const Keyring *keyring, State *s, int slot
         _cleanup_free_ SwitchNamespace *sns = NULL;
         PropagateReport rep = {};
         _cleanup_(manifest_freep) Manifest *m = NULL;
-        _cleanup_free_ char *dir = slot_path(cfg->state_directory, slot), *image = NULL, *tree = NULL, *loopdev = NULL,
+        _cleanup_free_ char *dir = slot_path(cfg->state_directory, slot), *image = NULL, *tree = NULL, *loopdev = NULL, *treedev = NULL,
                             *device = NULL, *name = NULL;
-        _cleanup_close_ int loop_fd = -EBADF, mnt = -EBADF;
+        _cleanup_close_ int loop_fd = -EBADF, tree_fd = -EBADF, mnt = -EBADF;
         const ManifestImage *img;
         Verdict v;
         OsRelease o = {};
@@ -95,7 +95,13 @@ int switch_to_slot(const Config *cfg, const Keyring *keyring, State *s, int slot
                 kernel = false;
         if (asprintf(&name, "osupdate-usr-%s", slot_name(slot)) < 0)
                 return -ENOMEM;
-        r = verity_open(loopdev, tree, &img->verity, img->root_hash, img->root_hash_size, kernel, name, &device);
+        /* The tree through a read-only loop device of our own too: the slot's files are sealed
+         * (immutable), and libcryptsetup would attach a file it is given with a writable loop
+         * device, which that refuses. */
+        r = loop_attach(tree, &tree_fd, &treedev);
+        if (r < 0)
+                return r;
+        r = verity_open(loopdev, treedev, &img->verity, img->root_hash, img->root_hash_size, kernel, name, &device);
         if (r < 0)
                 return r;
         ret->degraded = !kernel;
@@ -113,6 +119,7 @@ int switch_to_slot(const Config *cfg, const Keyring *keyring, State *s, int slot
                 goto fail_verity;
         /* The loop device now lives as long as the mount (autoclear). */
         loop_fd = safe_close(loop_fd);
+        tree_fd = safe_close(tree_fd);
 
         r = os_release_read_at(mnt, "lib/os-release", &o);
         if (r < 0) {
