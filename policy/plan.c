@@ -54,8 +54,11 @@ static const char *newer(const char *a, const char *b) {
 const char *plan_newest_live(const DeviceFacts *f) {
         const char *v = f->host_version;
 
-        if (f->active >= 0 && f->active < PLAN_SLOTS)
+        if (f->active >= 0 && f->active < PLAN_SLOTS) {
+                /* Committed in state: what it records counts even if its files changed since. */
                 v = newer(v, f->slots[f->active].version);
+                v = newer(v, f->slots[f->active].recorded_version);
+        }
         for (size_t i = 0; i < f->n_live_versions; i++)
                 v = newer(v, f->live_versions[i]);
         return v;
@@ -74,6 +77,9 @@ void plan_slot(const DeviceFacts *f, SlotPlan *ret) {
                         return;
                 }
                 busy++;
+                /* A loop device with autoclear goes a moment *after* the last unmount returns. */
+                if (!f->slots[i].held)
+                        ret->retry = true;
                 if (f->slots[i].held_by_deferrals && freeable < 0)
                         freeable = i;
         }
@@ -88,6 +94,28 @@ void plan_slot(const DeviceFacts *f, SlotPlan *ret) {
         verdict_refuse(&ret->verdict, ETXTBSY, "No slot can be written: %s.",
                        busy ? "the inactive slot is still mounted in some namespace that does not defer an update"
                             : "both slots are booted or live");
+}
+
+void plan_rollback_slot(const DeviceFacts *f, SlotPlan *ret) {
+        *ret = (SlotPlan) { .slot = -1 };
+        for (int i = 0; i < PLAN_SLOTS; i++)
+                if (i != f->active && f->slots[i].ready)
+                        ret->slot = i;
+        if (ret->slot < 0)
+                verdict_refuse(&ret->verdict, ENOMEDIUM, "There is no other complete slot to roll back to.");
+}
+
+void plan_gc(const DeviceFacts *f, bool ret_free[PLAN_SLOTS]) {
+        for (int i = 0; i < PLAN_SLOTS; i++)
+                ret_free[i] = i != f->active && i != f->booted && i != f->next_boot && i != f->staged && !f->slots[i].empty &&
+                              !f->slots[i].busy;
+}
+
+void plan_image_matches(const Manifest *m, const char *os_id, const char *version, Verdict *ret) {
+        *ret = (Verdict) {};
+        if (!os_id || strcmp(os_id, m->os_id) != 0 || !version || version_compare(version, m->version) != 0)
+                verdict_refuse(ret, EILSEQ, "The image's lib/os-release says %s %s, its manifest %s %s.", os_id ?: "(no ID)",
+                               version ?: "(no version)", m->os_id, m->version);
 }
 
 void plan_admit(const DeviceFacts *f, const Manifest *m, PlanKind kind, int slot, Verdict *ret) {

@@ -24,10 +24,14 @@
 
 typedef struct SlotFacts {
         bool ready;             /* complete and verified when written (state.json) */
+        bool empty;             /* state.json records nothing in it */
         const char *version;    /* from its signed manifest, if that authenticates now; NULL otherwise */
+        const char *recorded_version;   /* what state.json says it holds */
         int auth;               /* 0: the stored manifest authenticates against today's keys; else -errno */
-        bool busy;              /* its image is attached to a loop device (mounted somewhere) */
-        bool held_by_deferrals; /* … and only by namespaces with a recorded deferral, at the target */
+        bool busy;              /* its image is attached to a loop device */
+        bool held;              /* … and mounted in some namespace (busy and not held: a loop device
+                                 * letting go a moment after the last unmount) */
+        bool held_by_deferrals; /* … only by namespaces with a recorded deferral, at the target */
 } SlotFacts;
 
 typedef struct DeviceFacts {
@@ -35,6 +39,7 @@ typedef struct DeviceFacts {
         int booted;             /* slot index or -1 */
         int active;
         int staged;
+        int next_boot;
         const char *version_floor;
         const char *host_version;       /* what the host's target shows now (NULL: unknown) */
         const char *os_id;              /* from OSId= or the host's os-release */
@@ -67,10 +72,23 @@ typedef struct Verdict {
 typedef struct SlotPlan {
         int slot;               /* -1: none (see verdict) */
         bool force_deferrals;   /* end the deferrals holding it first (they move forward, never back) */
+        bool retry;             /* a slot is busy but mounted nowhere: ask again in a moment */
         Verdict verdict;
 } SlotPlan;
 
 void plan_slot(const DeviceFacts *f, SlotPlan *ret);
+
+/* The slot `rollback` goes to: the complete one that is not active (the planner's admission
+ * decides afterwards whether it may). */
+void plan_rollback_slot(const DeviceFacts *f, SlotPlan *ret);
+
+/* Which slots `gc` empties: neither booted, active, next to boot nor staged, not empty, and not in
+ * use anywhere. */
+void plan_gc(const DeviceFacts *f, bool ret_free[PLAN_SLOTS]);
+
+/* Does the image's own os-release (read from the detached mount) say what its manifest says?
+ * -EILSEQ otherwise: the slot does not hold the /usr it claims. */
+void plan_image_matches(const Manifest *m, const char *os_id, const char *version, Verdict *ret);
 
 /* May this authenticated manifest go live (or be written, for fetch)? For PLAN_STAGED and
  * PLAN_ROLLBACK, slot is the slot it is in and must authenticate now. */

@@ -100,20 +100,8 @@ static int choose_slot(const Config *cfg, Facts *facts, bool dry_run, SlotPlan *
         int r;
 
         for (unsigned i = 0;; i++) {
-                bool lagging = false;
-
                 plan_slot(&facts->device, ret);
-                if (ret->slot >= 0 && !ret->force_deferrals)
-                        return 0;
-                for (int k = 0; k < SLOT_MAX; k++)
-                        if (k != facts->device.active && k != facts->device.booted && facts->device.slots[k].busy &&
-                            !facts->device.slots[k].held_by_deferrals) {
-                                bool held = false;
-                                for (size_t j = 0; j < facts->n_ns; j++)
-                                        held = held || ((facts->ns[j].slots_at_target | facts->ns[j].slots_elsewhere) & (1U << k));
-                                lagging = lagging || !held;
-                        }
-                if (!lagging || i >= 100)
+                if ((ret->slot >= 0 && !ret->force_deferrals) || !ret->retry || i >= 100)
                         break;
                 (void) usleep(20000);
                 r = facts_refresh_busy(cfg, facts);
@@ -428,6 +416,8 @@ int update_apply_staged(const Config *cfg, const Keyring *keyring, ApplyResult *
 
 int update_rollback(const Config *cfg, const Keyring *keyring, ApplyResult *ret) {
         _cleanup_(state_done) State s = {};
+        _cleanup_(facts_done) Facts facts = {};
+        SlotPlan sp;
         _cleanup_close_ int lock = -EBADF;
         int r, prev = -1;
 
@@ -437,11 +427,13 @@ int update_rollback(const Config *cfg, const Keyring *keyring, ApplyResult *ret)
         if (r < 0)
                 return r;
 
-        for (int i = 0; i < SLOT_MAX; i++)
-                if (i != s.active && s.slots[i].state == SLOT_READY)
-                        prev = i;
-        if (prev < 0)
-                return log_debug_errno(ENOMEDIUM, "There is no other complete slot to roll back to.");
+        r = facts_gather(cfg, keyring, &s, time(NULL), &facts);
+        if (r < 0)
+                return r;
+        plan_rollback_slot(&facts.device, &sp);
+        if (sp.slot < 0)
+                return log_debug_errno(sp.verdict.error, "%s", sp.verdict.reason);
+        prev = sp.slot;
         ret->slot = prev;
         if (s.active >= 0 && s.slots[s.active].version)
                 ret->previous_version = strdup(s.slots[s.active].version);
@@ -472,23 +464,27 @@ int update_mark_good(const Config *cfg, bool raise_floor) {
 
 int update_gc(const Config *cfg) {
         _cleanup_(state_done) State s = {};
+        _cleanup_(facts_done) Facts facts = {};
         _cleanup_close_ int lock = -EBADF;
+        bool free_slot[SLOT_MAX];
         int r, freed = 0;
 
         r = session_begin(cfg, true, &lock, &s);
         if (r < 0)
                 return r;
-        for (int i = 0; i < SLOT_MAX; i++) {
+        for (int i = 0; i < SLOT_MAX; i++)
                 /* An interrupted download nobody resumed: its partial files are of no use. */
                 if (s.slots[i].state != SLOT_READY) {
                         r = slot_clear_download(cfg->state_directory, i);
                         if (r < 0)
                                 return r;
                 }
-                if (i == s.active || i == s.booted || i == s.next_boot || i == s.staged || s.slots[i].state == SLOT_EMPTY)
-                        continue;
-                r = slot_is_busy(cfg->state_directory, i);
-                if (r != 0)
+        r = facts_gather(cfg, NULL, &s, time(NULL), &facts);
+        if (r < 0)
+                return r;
+        plan_gc(&facts.device, free_slot);
+        for (int i = 0; i < SLOT_MAX; i++) {
+                if (!free_slot[i])
                         continue;
                 r = slot_unseal_and_clear(cfg->state_directory, i);
                 if (r < 0)

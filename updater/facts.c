@@ -10,7 +10,6 @@
 #include "fileio.h"
 #include "log.h"
 #include "slot.h"
-#include "version.h"
 
 static int read_slot_file(const char *dir, const char *name, size_t max, char **ret, size_t *ret_len) {
         _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
@@ -64,6 +63,7 @@ static int gather_busy(const Config *cfg, Facts *f) {
                         if ((m->slots_elsewhere & bit) || pending_find(&f->pending, m->inode) < 0)
                                 only_deferrals = false;
                 }
+                sf->held = any;
                 sf->held_by_deferrals = sf->busy && any && only_deferrals;
         }
         return 0;
@@ -101,6 +101,7 @@ int facts_gather(const Config *cfg, const Keyring *keyring, const State *s, time
                 .booted = s->booted,
                 .active = s->active,
                 .staged = s->staged,
+                .next_boot = s->next_boot,
                 .version_floor = s->version_floor,
                 .host_version = f->host_version,
                 .os_id = cfg->os_id ?: f->host_id,
@@ -114,10 +115,9 @@ int facts_gather(const Config *cfg, const Keyring *keyring, const State *s, time
                 sf->auth = -ENOMEDIUM;
                 if (sf->ready)
                         sf->auth = facts_authenticate_slot(cfg, keyring, i, &f->manifests[i]);
-                /* For the newest-live bound, what is recorded counts too: never lower than it. */
-                sf->version = f->manifests[i] ? f->manifests[i]->version : s->slots[i].version;
-                if (f->manifests[i] && s->slots[i].version && version_compare(s->slots[i].version, sf->version) > 0)
-                        sf->version = s->slots[i].version;
+                sf->empty = s->slots[i].state == SLOT_EMPTY;
+                sf->version = f->manifests[i] ? f->manifests[i]->version : NULL;
+                sf->recorded_version = s->slots[i].version;
         }
         r = gather_busy(cfg, f);
         if (r < 0) {
@@ -128,7 +128,7 @@ int facts_gather(const Config *cfg, const Keyring *keyring, const State *s, time
         /* Live anywhere: what trusted namespaces show, what deferrals wait for, and the version of
          * every slot mounted at the target in any namespace (an untrusted one included: its files
          * are not read, but which of our images it holds is the kernel's word). */
-        f->live = calloc(f->n_ns + f->pending.n + SLOT_MAX + 1, sizeof(char *));
+        f->live = calloc(f->n_ns + f->pending.n + 2 * SLOT_MAX + 1, sizeof(char *));
         if (!f->live) {
                 facts_done(f);
                 return -ENOMEM;
@@ -145,6 +145,8 @@ int facts_gather(const Config *cfg, const Keyring *keyring, const State *s, time
                         mounted = mounted || (f->ns[k].slots_at_target & (1U << i));
                 if (mounted && f->device.slots[i].version)
                         f->live[n_live++] = f->device.slots[i].version;
+                if (mounted && f->device.slots[i].recorded_version)
+                        f->live[n_live++] = f->device.slots[i].recorded_version;
         }
         f->device.live_versions = f->live;
         f->device.n_live_versions = n_live;

@@ -20,7 +20,6 @@
 #include "slot.h"
 #include "switch.h"
 #include "verity-activate.h"
-#include "version.h"
 
 static uint64_t now_usec(void) {
         struct timespec ts;
@@ -126,13 +125,12 @@ int switch_to_slot(const Config *cfg, const Keyring *keyring, State *s, int slot
                 r = log_debug_errno(EILSEQ, "The image has no readable lib/os-release: it does not look like a /usr image.");
                 goto fail_reject;
         }
-        if (!o.id || strcmp(o.id, m->os_id) != 0 || !o.version || version_compare(o.version, m->version) != 0) {
-                r = log_debug_errno(EILSEQ, "The image's lib/os-release says %s %s, its manifest %s %s.",
-                                    o.id ?: "(no ID)", o.version ?: "(no version)", m->os_id, m->version);
-                os_release_done(&o);
+        plan_image_matches(m, o.id, o.version, &v);
+        os_release_done(&o);
+        if (v.error < 0) {
+                r = log_debug_errno(v.error, "%s", v.reason);
                 goto fail_reject;
         }
-        os_release_done(&o);
 
         /* Planned now, so deadlines count from the switch, not from before the verification. */
         sns = calloc(facts.n_ns + 1, sizeof(SwitchNamespace));

@@ -45,7 +45,7 @@ static const AdmitRow admit_rows[] = {
         { "older than the host: refused", PLAN_APPLY, "3", -1, NULL, NULL, NULL, 0, "2", NULL, 0, "demo", -ESTALE },
         /* Finding 1: the host defers (still shows 1), force namespaces run 3; a signed 2 must not go in. */
         { "host defers, 3 live elsewhere, 2 offered", PLAN_APPLY, "1", 0, "3", "3", NULL, 0, "2", NULL, 0, "demo", -ESTALE },
-        { "host defers, active slot committed 3, 2 offered", PLAN_APPLY, "1", 0, "3", NULL, NULL, 0, "2", NULL, 0, "demo", -ESTALE },
+        { "host defers, active slot recorded 3, 2 offered", PLAN_APPLY, "1", 0, "3", NULL, NULL, 0, "2", NULL, 0, "demo", -ESTALE },
         { "host defers, 4 offered over 3", PLAN_APPLY, "1", 0, "3", "3", NULL, 0, "4", NULL, 0, "demo", 0 },
         { "fetch obeys the same rule", PLAN_FETCH, "1", 0, "3", NULL, NULL, 0, "2", NULL, 0, "demo", -ESTALE },
         { "below the floor", PLAN_APPLY, "1", -1, NULL, NULL, "5", 0, "4", NULL, 0, "demo", -ESTALE },
@@ -130,17 +130,21 @@ typedef struct SlotRow {
         int slot;
         bool force;
         int error;
+        bool held[2];
+        bool retry;
 } SlotRow;
 
 static const SlotRow slot_rows[] = {
-        { "fresh device", -1, -1, { false, false }, { false, false }, 0, false, 0 },
-        { "a active: b", -1, 0, { true, false }, { false, false }, 1, false, 0 },
-        { "b active: a", -1, 1, { false, true }, { false, false }, 0, false, 0 },
-        { "booted a, active b: none", 0, 1, { true, true }, { false, false }, -1, false, -ETXTBSY },
+        { "fresh device", -1, -1, { false, false }, { false, false }, 0, false, 0, { false, false }, false },
+        { "a active: b", -1, 0, { true, false }, { false, false }, 1, false, 0, { false, false }, false },
+        { "b active: a", -1, 1, { false, true }, { false, false }, 0, false, 0, { false, false }, false },
+        { "booted a, active b: none", 0, 1, { true, true }, { false, false }, -1, false, -ETXTBSY, { false, false }, false },
         /* Deferrals of an older version hold the only slot: they end (forward), it is written. */
-        { "inactive held by deferrals only", -1, 1, { true, true }, { true, false }, 0, true, 0 },
+        { "inactive held by deferrals only", -1, 1, { true, true }, { true, false }, 0, true, 0, { false, false }, false },
         /* Finding 7: held by something else: refused, and no deferral is ended. */
-        { "inactive held by an unrecorded mount", -1, 1, { true, true }, { false, false }, -1, false, -ETXTBSY },
+        { "inactive held by an unrecorded mount", -1, 1, { true, true }, { false, false }, -1, false, -ETXTBSY, { true, true }, false },
+        /* Busy but mounted nowhere: an autoclear loop device letting go; ask again. */
+        { "inactive letting go of its loop device", -1, 1, { true, true }, { false, false }, -1, false, -ETXTBSY, { false, true }, true },
 };
 
 static void test_slot(void **state) {
@@ -150,13 +154,64 @@ static void test_slot(void **state) {
                 SlotPlan p;
 
                 for (int k = 0; k < 2; k++)
-                        f.slots[k] = (SlotFacts) { .busy = row->busy[k], .held_by_deferrals = row->held_by_deferrals[k] };
+                        f.slots[k] = (SlotFacts) { .busy = row->busy[k], .held_by_deferrals = row->held_by_deferrals[k],
+                                                   .held = row->held[k] || row->held_by_deferrals[k] || !row->busy[k] };
                 plan_slot(&f, &p);
                 print_message("slot: %-40s -> %d%s %d\n", row->name, p.slot, p.force_deferrals ? " (force)" : "", p.verdict.error);
                 assert_int_equal(p.slot, row->slot);
                 assert_int_equal(p.force_deferrals, row->force);
                 assert_int_equal(p.verdict.error, row->error);
+                assert_int_equal(p.retry, row->retry);
         }
+}
+
+static void test_rollback_slot_and_gc(void **state) {
+        DeviceFacts f = { .booted = -1, .active = 1, .staged = -1, .next_boot = 1 };
+        SlotPlan p;
+        bool freed[2];
+
+        /* Rollback: the other complete slot, else nothing. */
+        f.slots[0] = (SlotFacts) { .ready = true };
+        f.slots[1] = (SlotFacts) { .ready = true };
+        plan_rollback_slot(&f, &p);
+        assert_int_equal(p.slot, 0);
+        f.slots[0].ready = false;
+        plan_rollback_slot(&f, &p);
+        assert_int_equal(p.slot, -1);
+        assert_int_equal(p.verdict.error, -ENOMEDIUM);
+
+        /* gc: not active, booted, next boot or staged; not empty; not in use. */
+        f.slots[0] = (SlotFacts) { .ready = true };
+        plan_gc(&f, freed);
+        assert_true(freed[0]);
+        assert_false(freed[1]);
+        f.slots[0].busy = true;
+        plan_gc(&f, freed);
+        assert_false(freed[0]);
+        f.slots[0] = (SlotFacts) { .ready = true };
+        f.staged = 0;
+        plan_gc(&f, freed);
+        assert_false(freed[0]);
+        f.staged = -1;
+        f.slots[0].empty = true;
+        plan_gc(&f, freed);
+        assert_false(freed[0]);
+}
+
+static void test_image_matches(void **state) {
+        Manifest m = { .os_id = (char *) "demo", .version = (char *) "2.0" };
+        Verdict v;
+
+        plan_image_matches(&m, "demo", "2.0", &v);
+        assert_int_equal(v.error, 0);
+        plan_image_matches(&m, "demo", "2", &v);
+        assert_int_equal(v.error, -EILSEQ);
+        plan_image_matches(&m, "other", "2.0", &v);
+        assert_int_equal(v.error, -EILSEQ);
+        plan_image_matches(&m, NULL, "2.0", &v);
+        assert_int_equal(v.error, -EILSEQ);
+        plan_image_matches(&m, "demo", NULL, &v);
+        assert_int_equal(v.error, -EILSEQ);
 }
 
 /* ---- plan_switch ---------------------------------------------------------------------------- */
@@ -368,6 +423,8 @@ int main(void) {
                 cmocka_unit_test(test_admit),
                 cmocka_unit_test(test_newest_live),
                 cmocka_unit_test(test_slot),
+                cmocka_unit_test(test_rollback_slot_and_gc),
+                cmocka_unit_test(test_image_matches),
                 cmocka_unit_test(test_switch),
                 cmocka_unit_test(test_switch_needs_host_first),
                 cmocka_unit_test(test_expire),
