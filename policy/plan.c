@@ -72,7 +72,9 @@ void plan_slot(const DeviceFacts *f, SlotPlan *ret) {
         for (int i = 0; i < PLAN_SLOTS; i++) {
                 if (i == f->booted || i == f->active)
                         continue;
-                if (!f->slots[i].busy) {
+                /* A user's own namespace holding a copy of an old image must not keep security
+                 * fixes out: it keeps its copy, the slot gets new files. */
+                if (!f->slots[i].busy || f->slots[i].held_by_untrusted) {
                         ret->slot = i;
                         return;
                 }
@@ -300,21 +302,33 @@ void switch_plan_done(SwitchPlan *p) {
 void plan_recover(const RecoverNamespace *ns, size_t n, RecoverAction *ret, bool *ret_switched) {
         bool switched = false;
 
+        /* The host is where the new image is tucked: it holds it exactly when the tuck happened. (A
+         * deferring namespace may hold the same slot as an old top: a rollback's target.) */
         for (size_t i = 0; i < n; i++)
-                switched = switched || ns[i].holds_switching;
+                if (ns[i].host)
+                        switched = ns[i].holds_switching;
         for (size_t i = 0; i < n; i++) {
                 if (ns[i].mounts_at_target >= 2 && !ns[i].recorded)
                         ret[i] = RECOVER_FORWARD;
-                else if (switched && ns[i].container && !ns[i].recorded && !ns[i].holds_switching && ns[i].holds_other_slot)
-                        /* Updated by us before, so a rule takes it; the crash came before its turn.
-                         * Left as it is, it would hold the other slot forever. */
-                        ret[i] = RECOVER_TUCK;
+                else if (switched && ns[i].container && !ns[i].recorded && !ns[i].holds_switching &&
+                         (ns[i].planned == SWITCH_NOW || ns[i].planned == SWITCH_DEFER))
+                        /* A container the plan updates; the crash came before its turn. Left as it is,
+                         * it would hold the other slot for ever. One the plan skips stays as it is. */
+                        ret[i] = ns[i].planned == SWITCH_NOW ? RECOVER_TUCK : RECOVER_TUCK_DEFER;
                 else if (ns[i].recorded && ns[i].mounts_at_target < 2)
                         ret[i] = RECOVER_FORGET;
                 else
                         ret[i] = RECOVER_KEEP;
         }
         *ret_switched = switched;
+}
+
+time_t plan_merge_deadline(time_t recorded, time_t planned) {
+        if (recorded <= 0)
+                return planned;
+        if (planned <= 0)
+                return recorded;
+        return recorded < planned ? recorded : planned;
 }
 
 void plan_expire(const time_t *deadlines, size_t n, time_t now, bool all, bool *ret) {

@@ -32,6 +32,8 @@ typedef struct SlotFacts {
         bool held;              /* … and mounted in some namespace (busy and not held: a loop device
                                  * letting go a moment after the last unmount) */
         bool held_by_deferrals; /* … only by namespaces with a recorded deferral, at the target */
+        bool held_by_untrusted; /* … only by namespaces of other user namespaces: their copies keep
+                                 * the old image (the slot's files are replaced, not overwritten) */
 } SlotFacts;
 
 typedef struct DeviceFacts {
@@ -158,7 +160,8 @@ typedef struct RecoverNamespace {
         bool recorded;          /* it has a recorded deferral */
         bool holds_switching;   /* the slot being switched to is mounted at its target */
         bool container;         /* reached only by a clone tucked from inside */
-        bool holds_other_slot;  /* another of our slots is on top at its target: we updated it before */
+        bool holds_other_slot;  /* another of our slots is on top at its target (informative) */
+        SwitchAction planned;   /* what the switch plan says for it today */
 } RecoverNamespace;
 
 typedef enum RecoverAction {
@@ -166,6 +169,7 @@ typedef enum RecoverAction {
         RECOVER_FORWARD,        /* an unrecorded stack: remove the old tops, it moves forward */
         RECOVER_FORGET,         /* a record whose namespace has one image left: drop the record */
         RECOVER_TUCK,           /* a container the switch had not reached yet: a clone goes in, then forward */
+        RECOVER_TUCK_DEFER,     /* … one that defers: a clone goes in beneath, and its deferral is recorded */
         _RECOVER_ACTION_MAX,
         _RECOVER_ACTION_INVALID = -22,
 } RecoverAction;
@@ -174,6 +178,10 @@ typedef enum RecoverAction {
  * forward in state) or not (the slot stays as it was). Never backward: an unrecorded namespace
  * with several images ends on its bottom one, the newest. */
 void plan_recover(const RecoverNamespace *ns, size_t n, RecoverAction *ret, bool *ret_switched);
+
+/* A namespace that already defers and gets a newer update: its deadline is the earlier of the two
+ * (0: none). Updates arriving faster than the deadline never keep it on its first old /usr. */
+time_t plan_merge_deadline(time_t recorded, time_t planned);
 
 /* Which recorded deferrals end now: deadline passed, or all of them (a newer update needs their
  * slot). ret[i] for each. */

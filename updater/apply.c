@@ -320,6 +320,9 @@ int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions
                 r = state_load(cfg->state_directory, &s);
                 if (r == -EUCLEAN)
                         return log_debug_errno(ENOTRECOVERABLE, "%s/state.json is corrupt: %s", cfg->state_directory, log_detail() ?: "");
+                if (r >= 0 && s.switching >= 0)
+                        log_warning("A switch to slot %s was interrupted: the real apply recovers it first, which may change this plan.",
+                                    slot_name(s.switching));
         } else
                 r = session_begin(cfg, false, &lock, &s);
         if (r < 0)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -503,7 +504,7 @@ int cmd_release(int argc, char *argv[]) {
                 switch (c) {
                 case R_CONFIG: config = optarg; break;
                 case R_PID:
-                        if (parse_unsigned(optarg, &pid) < 0 || pid == 0) {
+                        if (parse_unsigned(optarg, &pid) < 0 || pid == 0 || pid > INT32_MAX) {
                                 fprintf(stderr, "osupdate: error: invalid --pid \"%s\"\n", optarg);
                                 return -EINVAL;
                         }
@@ -512,8 +513,11 @@ int cmd_release(int argc, char *argv[]) {
                 case R_EXPIRED: expired = true; break;
                 case R_NOT_BEFORE:
                         /* The deadline timer: sleep here, holding nothing, then enforce. */
-                        if (parse_uint64(optarg, &not_before) < 0)
+                        /* A deadline is at most days away: a time years ahead is a mistake. */
+                        if (parse_uint64(optarg, &not_before) < 0 || not_before > (uint64_t) time(NULL) + 366ULL * 24 * 3600) {
+                                fprintf(stderr, "osupdate: error: invalid --not-before \"%s\"\n", optarg);
                                 return -EINVAL;
+                        }
                         expired = true;
                         break;
                 default: return -EINVAL;

@@ -47,7 +47,7 @@ int facts_authenticate_slot(const Config *cfg, const Keyring *keyring, int slot,
 static int gather_busy(const Config *cfg, Facts *f) {
         for (int i = 0; i < SLOT_MAX; i++) {
                 SlotFacts *sf = &f->device.slots[i];
-                bool any = false, only_deferrals = true;
+                bool any = false, only_deferrals = true, only_untrusted = true;
                 int r = slot_is_busy(cfg->state_directory, i);
 
                 if (r < 0)
@@ -60,11 +60,14 @@ static int gather_busy(const Config *cfg, Facts *f) {
                         if (!((m->slots_at_target | m->slots_elsewhere) & bit))
                                 continue;
                         any = true;
+                        if (m->trusted)
+                                only_untrusted = false;
                         if ((m->slots_elsewhere & bit) || pending_find(&f->pending, m->inode) < 0)
                                 only_deferrals = false;
                 }
                 sf->held = any;
                 sf->held_by_deferrals = sf->busy && any && only_deferrals;
+                sf->held_by_untrusted = sf->busy && any && only_untrusted;
         }
         return 0;
 }

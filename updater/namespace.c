@@ -21,7 +21,8 @@
 #include "namespace.h"
 #include "os-release.h"
 
-#define FACTS_MAX 64U
+/* Processes looked at per namespace: every one in practice; a bound only against a flood. */
+#define FACTS_MAX 4096U
 
 static const char *const relation_table[_NS_RELATION_MAX] = {
         [NS_RELATION_HOST] = "host",
@@ -70,6 +71,9 @@ static int slot_of_backing(const char *backing, const char *slots_real) {
 
         /* "<slots>/<a|b>/image" */
         if (strncmp(backing, slots_real, l) != 0 || backing[l] != '/' || !backing[l + 1] || backing[l + 2] != '/')
+                return -1;
+        /* An unlinked file: an old image the slot no longer holds. */
+        if (strstr(backing, " (deleted)"))
                 return -1;
         return backing[l + 1] == 'a' ? 0 : backing[l + 1] == 'b' ? 1 : -1;
 }

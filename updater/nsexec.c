@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -52,18 +53,23 @@ static int wait_child(pid_t child) {
 
 int nsexec_run(const int *ns_fds, size_t n, const char *target, int mount_fd, NsOp op) {
         _cleanup_close_ int proc = -EBADF;
-        pid_t child;
+        pid_t child, parent;
 
         if (n == 0)
                 return 0;
         proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (proc < 0)
                 return -errno;
+        parent = getpid();
         child = fork();
         if (child < 0)
                 return -errno;
         if (child == 0) {
                 int first = 0;
+
+                /* It holds what we hold (the lock among them): it must not outlive us. */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                        _exit(EIO);
                 for (size_t i = 0; i < n; i++) {
                         int r = setns(ns_fds[i], CLONE_NEWNS) < 0 ? -errno : op(proc, target, mount_fd);
                         if (r < 0 && first == 0)

@@ -9,6 +9,9 @@
 #include "json-util.h"
 #include "log.h"
 #include "pending.h"
+#include "plan.h"
+
+#define PENDING_MAX_SIZE (4U * 1024U * 1024U)
 
 static char *pending_path(const Config *cfg) {
         return path_join(cfg->runtime_directory, "pending.json");
@@ -29,9 +32,17 @@ int pending_put(PendingList *l, unsigned long long inode, pid_t pid, const char 
         if (version && !v)
                 return -ENOMEM;
         if (k >= 0) {
-                /* A newer update replaces an older pending one for the same namespace. */
+                /* A newer update replaces an older pending one for the same namespace, but never
+                 * postpones it: updates arriving faster than the deadline must not keep a service
+                 * on its first old /usr for ever. */
+                time_t earlier = l->items[k].deadline;
                 free(l->items[k].version);
-                l->items[k] = (Pending) { .inode = inode, .pid = pid, .version = v, .deadline = deadline };
+                l->items[k] = (Pending) {
+                        .inode = inode,
+                        .pid = pid,
+                        .version = v,
+                        .deadline = plan_merge_deadline(earlier, deadline),
+                };
                 return 0;
         }
         n = realloc(l->items, sizeof(Pending) * (l->n + 1));
@@ -67,9 +78,11 @@ int pending_load(const Config *cfg, PendingList *ret) {
         *ret = (PendingList) {};
         if (!path)
                 return -ENOMEM;
-        r = read_full_file(path, 1024 * 1024, &buf, &len);
+        r = read_regular_file(path, PENDING_MAX_SIZE, &buf, &len);
         if (r == -ENOENT)
                 return 0;
+        if (r == -ELOOP || r == -EBADFD || r == -EFBIG)
+                return log_debug_errno(EUCLEAN, "%s is not a regular file of at most %u bytes.", path, PENDING_MAX_SIZE);
         if (r < 0)
                 return r;
         if (json_parse_strict(buf, len, &root) < 0 || json_get_array(root, "pending", false, &arr) < 0)

@@ -80,6 +80,14 @@ int propagate_execute(const Config *cfg, const SwitchPlan *plan, const MountName
 
         if (plan->n_steps != n)
                 return -EINVAL;
+        if (plan->per_namespace) {
+                /* Keep the host's unmount from reaching any other namespace. First: once a deferral
+                 * is on record, recovery after a kill removes the host's old top, and that must not
+                 * reach the deferring namespaces either. */
+                struct mount_attr attr = { .propagation = MS_PRIVATE };
+                if (mount_setattr(mount_fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+                        return log_debug_errno(errno, "Cannot make the new mount private: %m");
+        }
         /* Write-ahead: a kill from here on leaves every deferral recorded with its deadline. */
         if (plan->n_defer > 0) {
                 r = record_deferrals(cfg, plan, l, n, version);
@@ -87,13 +95,6 @@ int propagate_execute(const Config *cfg, const SwitchPlan *plan, const MountName
                         return log_debug_errno(r, "Cannot record the deferrals in %s: %m", cfg->runtime_directory);
         }
         failpoint("after-record");
-
-        if (plan->per_namespace) {
-                /* Keep the host's unmount from reaching any other namespace. */
-                struct mount_attr attr = { .propagation = MS_PRIVATE };
-                if (mount_setattr(mount_fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
-                        return log_debug_errno(errno, "Cannot make the new mount private: %m");
-        }
         if (plan->host_unmount) {
                 r = mount_remove_top(cfg->target);
                 if (r < 0)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -14,6 +15,8 @@
 #include "nsexec.h"
 #include "pending.h"
 #include "plan.h"
+#include "policy-load.h"
+#include "propagate.h"
 #include "release.h"
 
 static int own_inode(pid_t pid, unsigned long long *ret) {
@@ -42,8 +45,10 @@ static int lookup(const Config *cfg, pid_t pid, PendingList *ret, ssize_t *ret_i
         int r;
 
         r = own_inode(pid, &ino);
-        if (r < 0)
+        if (r == -ENOENT)
                 return log_debug_errno(ESRCH, "No such process %d.", (int) pid);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot look at the mount namespace of process %d: %m", (int) pid);
         r = pending_load(cfg, ret);
         if (r < 0)
                 return r;
@@ -165,7 +170,7 @@ int release_holding(const Config *cfg, const MountNamespace *l, size_t n, unsign
 
 /* The host's top is the new image once it moved forward (unless it defers): a clone of it goes
  * beneath the container's target, from inside, and its old top goes. */
-static int recover_tuck(const Config *cfg, const MountNamespace *m, bool host_defers) {
+static int recover_tuck(const Config *cfg, const MountNamespace *m, bool host_defers, bool defer) {
         _cleanup_close_ int clone = -EBADF, fd = -EBADF;
 
         if (host_defers)
@@ -176,11 +181,14 @@ static int recover_tuck(const Config *cfg, const MountNamespace *m, bool host_de
         fd = nsexec_open(m->pid, m->inode, NULL);
         if (fd < 0)
                 return fd;
-        return nsexec_run(&fd, 1, cfg->target, clone, nsexec_op_tuck_clone_and_switch);
+        return nsexec_run(&fd, 1, cfg->target, clone, defer ? nsexec_op_tuck_clone : nsexec_op_tuck_clone_and_switch);
 }
 
-int release_recover(const Config *cfg, unsigned switching_mask, bool *ret_switched) {
+int release_recover(const Config *cfg, unsigned switching_mask, const char *version, bool *ret_switched) {
         _cleanup_(pending_list_done) PendingList pend = {};
+        _cleanup_(policy_set_done) PolicySet ps = {};
+        _cleanup_(switch_plan_done) SwitchPlan plan = {};
+        _cleanup_free_ SwitchNamespace *sns = NULL;
         _cleanup_free_ RecoverNamespace *facts = NULL;
         _cleanup_free_ RecoverAction *act = NULL;
         _cleanup_free_ char *slots = path_join(cfg->state_directory, "slots");
@@ -202,10 +210,16 @@ int release_recover(const Config *cfg, unsigned switching_mask, bool *ret_switch
                 return log_debug_errno(r, "Cannot list mount namespaces: %m");
         facts = calloc(n + 1, sizeof(RecoverNamespace));
         act = calloc(n + 1, sizeof(RecoverAction));
-        if (!facts || !act) {
+        sns = calloc(n + 1, sizeof(SwitchNamespace));
+        if (!facts || !act || !sns) {
                 namespace_list_free(l, n);
                 return -ENOMEM;
         }
+        /* What today's policy says of each namespace (a broken policy: nobody is given anything
+         * new here; the next apply refuses it anyway). */
+        propagate_switch_facts(l, n, sns);
+        if (policy_load(cfg, &ps) < 0 || plan_switch(&ps, sns, n, false, time(NULL), &plan) < 0)
+                plan = (SwitchPlan) {};
         for (size_t i = 0; i < n; i++)
                 facts[i] = (RecoverNamespace) {
                         .host = l[i].facts.host,
@@ -214,12 +228,13 @@ int release_recover(const Config *cfg, unsigned switching_mask, bool *ret_switch
                         .holds_switching = (l[i].slots_at_target & switching_mask) != 0,
                         .container = l[i].relation == NS_RELATION_OWN_GROUP,
                         .holds_other_slot = (l[i].slots_at_target & ~switching_mask) != 0,
+                        .planned = plan.steps ? plan.steps[i].action : SWITCH_SKIP,
                 };
         plan_recover(facts, n, act, ret_switched);
 
-        /* The others first, the host last: its unmount may still propagate. */
-        for (size_t k = n; k > 0; k--) {
-                size_t i = k % n; /* 1 … n-1, then 0 */
+        /* The host first: a container's clone is taken from its top once it moved forward. Its
+         * unmount reaches no recorded deferral: the new mount was made private before any record. */
+        for (size_t i = 0; i < n; i++) {
                 if (act[i] == RECOVER_FORWARD) {
                         Pending e = { .inode = l[i].inode, .pid = l[i].pid };
                         r = i == 0 ? mount_remove_stale_tops(-EBADF, cfg->target) : finish_one(cfg, &e);
@@ -228,11 +243,24 @@ int release_recover(const Config *cfg, unsigned switching_mask, bool *ret_switch
                         else
                                 log_info("Recovering: moved the namespace of pid %d forward (an interrupted switch left no record for it).",
                                          (int) l[i].pid);
-                } else if (act[i] == RECOVER_TUCK) {
-                        r = recover_tuck(cfg, &l[i], facts[0].recorded);
+                } else if (act[i] == RECOVER_TUCK || act[i] == RECOVER_TUCK_DEFER) {
+                        bool defer = act[i] == RECOVER_TUCK_DEFER;
+
+                        if (defer) {
+                                /* Recorded first, as the switch itself does. */
+                                r = pending_put(&pend, l[i].inode, l[i].pid, version, plan.steps[i].deadline);
+                                if (r >= 0)
+                                        r = pending_save(cfg, &pend);
+                                if (r < 0)
+                                        return r;
+                        }
+                        r = recover_tuck(cfg, &l[i], facts[0].recorded, defer);
                         if (r < 0)
                                 log_warning("Recovering: cannot give the container namespace of pid %d the new image: %s",
                                             (int) l[i].pid, strerror(-r));
+                        else
+                                log_info("Recovering: the container namespace of pid %d got the new image%s.", (int) l[i].pid,
+                                         defer ? " beneath, deferred" : "");
                 } else if (act[i] == RECOVER_FORGET) {
                         pending_remove(&pend, (size_t) pending_find(&pend, l[i].inode));
                         changed = true;

@@ -30,6 +30,8 @@ int release_expired(const Config *cfg);
 int release_holding(const Config *cfg, const MountNamespace *l, size_t n, unsigned slot_mask);
 
 /* After a crash in the middle of a switch (from discovery and the records, see plan_recover()):
- * unrecorded stacks move forward, records of namespaces with one image left are dropped. Sets
+ * unrecorded stacks move forward, records of namespaces with one image left are dropped, a
+ * container the plan updates and the switch had not reached gets a clone (version: the switching
+ * slot's, for its record if it defers). Sets
  * *ret_switched when the new slot went in. */
-int release_recover(const Config *cfg, unsigned switching_mask, bool *ret_switched);
+int release_recover(const Config *cfg, unsigned switching_mask, const char *version, bool *ret_switched);

@@ -134,7 +134,7 @@ int update_recover(const Config *cfg, State *s) {
 
                 /* From the write-ahead records and what is mounted where: unrecorded stacks move
                  * forward (finishing the switch), recorded deferrals keep their deadlines. */
-                r = release_recover(cfg, 1U << x, &switched);
+                r = release_recover(cfg, 1U << x, s->slots[x].version, &switched);
                 if (r < 0)
                         return r;
                 if (switched) {

@@ -115,7 +115,9 @@ int slot_is_busy(const char *state_dir, int slot) {
                 /* Unused loop devices have no backing_file; a replaced file shows " (deleted)". */
                 if (read_full_file(p, PATH_MAX, &backing, NULL) < 0)
                         continue;
-                if (strncmp(backing, real, l) == 0 && backing[l] == '/') {
+                /* A replaced (unlinked) file shows " (deleted)": whoever still holds it holds an old
+                 * image, not the slot's files, which may be written again. */
+                if (strncmp(backing, real, l) == 0 && backing[l] == '/' && !strstr(backing, " (deleted)")) {
                         busy = 1;
                         break;
                 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +32,26 @@ static uint64_t now_usec(void) {
 /* A slot whose image turned out not to be a usable /usr for its manifest: emptied, so nothing
  * ever tries it again. */
 static int slot_reject(const Config *cfg, State *s, int slot, int error) {
+        /* The booted slot is never lost, whatever its image turned out to be. */
+        if (slot == s->booted || slot == s->active)
+                return error;
         (void) slot_unseal_and_clear(cfg->state_directory, slot);
         session_forget_slot(s, slot);
         (void) session_save(cfg, s);
         return error;
+}
+
+/* Every dm-verity device of ours but `keep`, removed as soon as nothing uses it any more. */
+static void close_devices_but(const char *keep) {
+        DIR *d = opendir("/dev/mapper");
+        struct dirent *de;
+
+        if (!d)
+                return;
+        while ((de = readdir(d)))
+                if (strncmp(de->d_name, "osupdate-usr-", 13) == 0 && strcmp(de->d_name, keep) != 0)
+                        (void) verity_close(de->d_name);
+        closedir(d);
 }
 
 /* Trust at use: the slot's signed manifest is authenticated again, the planner admits it for this
@@ -92,7 +109,10 @@ int switch_to_slot(const Config *cfg, const Keyring *keyring, State *s, int slot
                 return log_debug_errno(ENODEV, "Verity=kernel, but this kernel has no device-mapper (/dev/mapper/control).");
         if (cfg->verity == VERITY_MODE_USERSPACE)
                 kernel = false;
-        if (asprintf(&name, "osupdate-usr-%s", slot_name(slot)) < 0)
+        /* A name of its own per activation: an earlier device of this slot may live on while some
+         * namespace still holds a copy of its mount (a deferral, a user's own namespace). */
+        if (asprintf(&name, "osupdate-usr-%s-%02x%02x%02x%02x-%llx", slot_name(slot), img->root_hash[0], img->root_hash[1],
+                     img->root_hash[2], img->root_hash[3], (unsigned long long) time(NULL)) < 0)
                 return -ENOMEM;
         /* The tree through a read-only loop device of our own too: the slot's files are sealed
          * (immutable), and libcryptsetup would attach a file it is given with a writable loop
@@ -121,9 +141,15 @@ int switch_to_slot(const Config *cfg, const Keyring *keyring, State *s, int slot
         tree_fd = safe_close(tree_fd);
 
         r = os_release_read_at(mnt, "lib/os-release", &o);
-        if (r < 0) {
+        if (r == -ENOENT || r == -EBADFD || r == -ELOOP) {
+                /* Verified bytes without a plain lib/os-release: not the /usr image it claims. */
                 r = log_debug_errno(EILSEQ, "The image has no readable lib/os-release: it does not look like a /usr image.");
                 goto fail_reject;
+        }
+        if (r < 0) {
+                /* Our own trouble reading it (ENOMEM, EIO, a filter on openat2): the slot is not to blame. */
+                r = log_debug_errno(r, "Cannot read lib/os-release of the new image: %m");
+                goto fail_verity;
         }
         plan_image_matches(m, o.id, o.version, &v);
         os_release_done(&o);
@@ -201,16 +227,10 @@ int switch_to_slot(const Config *cfg, const Keyring *keyring, State *s, int slot
                 fprintf(stderr, "timing: verified-to-switched %.3f ms\ntiming: facts %.3f ms (%zu namespaces), plan %.3f ms\n",
                         (double) (now_usec() - t_verified) / 1000.0, (double) t_facts / 1000.0, facts.n_ns, (double) t_plan / 1000.0);
 
-        if (s->active >= 0 && s->active != slot) {
-                if (kernel) {
-                        _cleanup_free_ char *old = NULL;
-                        /* Deferred: the old device goes once the last namespace lets go of it. */
-                        if (asprintf(&old, "osupdate-usr-%s", slot_name(s->active)) >= 0)
-                                (void) verity_close(old);
-                }
-                /* The previous slot stays sealed while anything still has it mounted; it is unsealed
-                 * only when it is written again. */
-        }
+        /* Deferred: the earlier devices go once the last namespace lets go of them. The previous
+         * slot stays sealed while anything still has it mounted; it is unsealed when written again. */
+        if (kernel)
+                close_devices_but(name);
         s->active = slot;
         s->next_boot = slot;
         s->switching = -1;

@@ -324,6 +324,13 @@ static void test_switch_needs_host_first(void **state) {
 
 /* ---- plan_expire, plan_recover -------------------------------------------------------------- */
 
+static void test_merge_deadline(void **state) {
+        assert_int_equal(plan_merge_deadline(0, NOW), NOW);
+        assert_int_equal(plan_merge_deadline(NOW, 0), NOW);
+        assert_int_equal(plan_merge_deadline(NOW, NOW + 60), NOW); /* never postponed */
+        assert_int_equal(plan_merge_deadline(NOW + 60, NOW), NOW);
+}
+
 static void test_expire(void **state) {
         const time_t deadlines[] = { NOW - 1, NOW, NOW + 1, 0 };
         bool end[4];
@@ -344,23 +351,44 @@ typedef struct RecoverRow {
         bool switched;
 } RecoverRow;
 
+/* host, images at the target, recorded, holds the new slot, container, holds another slot, plan */
+#define NS(h, m, rec, sw, ctr, other, planned) { h, m, rec, sw, ctr, other, planned }
+
 static const RecoverRow recover_rows[] = {
-        { "killed before the tuck", { { true, 1, false, false, false, false }, { false, 1, false, false, false, false }, { false, 1, false, false, false, false } },
+        { "killed before the tuck",
+          { NS(true, 1, false, false, false, true, SWITCH_NOW), NS(false, 1, false, false, false, true, SWITCH_NOW), NS(false, 1, false, false, false, true, SWITCH_DEFER) },
           { RECOVER_KEEP, RECOVER_KEEP, RECOVER_KEEP }, false },
-        { "killed after the tuck, nothing removed", { { true, 2, false, true, false, false }, { false, 2, false, true, false, false }, { false, 2, true, true, false, false } },
+        { "killed after the tuck, nothing removed",
+          { NS(true, 2, false, true, false, true, SWITCH_NOW), NS(false, 2, false, true, false, true, SWITCH_NOW), NS(false, 2, true, true, false, true, SWITCH_DEFER) },
           { RECOVER_FORWARD, RECOVER_FORWARD, RECOVER_KEEP }, true },
         /* Finding 6: a deferring namespace left with no record is moved forward, never left behind. */
-        { "killed before the records (old code)", { { true, 1, false, true, false, false }, { false, 1, false, true, false, false }, { false, 2, false, true, false, false } },
+        { "killed before the records (old code)",
+          { NS(true, 1, false, true, false, false, SWITCH_NOW), NS(false, 1, false, true, false, false, SWITCH_NOW), NS(false, 2, false, true, false, true, SWITCH_DEFER) },
           { RECOVER_KEEP, RECOVER_KEEP, RECOVER_FORWARD }, true },
-        { "a record whose namespace already moved", { { true, 1, false, true, false, false }, { false, 1, true, true, false, false }, { false, 2, true, true, false, false } },
+        { "a record whose namespace already moved",
+          { NS(true, 1, false, true, false, false, SWITCH_NOW), NS(false, 1, true, true, false, false, SWITCH_DEFER), NS(false, 2, true, true, false, true, SWITCH_DEFER) },
           { RECOVER_KEEP, RECOVER_FORGET, RECOVER_KEEP }, true },
-        /* A container the kill came before: it would hold the old slot forever. */
-        { "container not reached yet", { { true, 1, false, true, false, false }, { false, 1, false, true, false, false }, { false, 1, false, false, true, true } },
+        /* A container the kill came before: it would hold the old slot for ever. */
+        { "container the plan updates, not reached yet",
+          { NS(true, 1, false, true, false, false, SWITCH_NOW), NS(false, 1, false, true, false, false, SWITCH_NOW), NS(false, 1, false, false, true, true, SWITCH_NOW) },
           { RECOVER_KEEP, RECOVER_KEEP, RECOVER_TUCK }, true },
-        { "container never ours (skipped)", { { true, 1, false, true, false, false }, { false, 1, false, true, false, false }, { false, 1, false, false, true, false } },
+        { "container on the image the machine booted with (not a slot)",
+          { NS(true, 1, false, true, false, false, SWITCH_NOW), NS(false, 1, false, true, false, false, SWITCH_NOW), NS(false, 1, false, false, true, false, SWITCH_NOW) },
+          { RECOVER_KEEP, RECOVER_KEEP, RECOVER_TUCK }, true },
+        { "deferring container not reached yet",
+          { NS(true, 1, false, true, false, false, SWITCH_NOW), NS(false, 1, false, true, false, false, SWITCH_NOW), NS(false, 1, false, false, true, true, SWITCH_DEFER) },
+          { RECOVER_KEEP, RECOVER_KEEP, RECOVER_TUCK_DEFER }, true },
+        { "container the plan skips stays as it is",
+          { NS(true, 1, false, true, false, false, SWITCH_NOW), NS(false, 1, false, true, false, false, SWITCH_NOW), NS(false, 1, false, false, true, true, SWITCH_SKIP) },
           { RECOVER_KEEP, RECOVER_KEEP, RECOVER_KEEP }, true },
-        { "the host defers, recorded", { { true, 2, true, true, false, false }, { false, 1, false, true, false, false }, { false, 1, false, true, false, false } },
+        { "the host defers, recorded",
+          { NS(true, 2, true, true, false, true, SWITCH_DEFER), NS(false, 1, false, true, false, false, SWITCH_NOW), NS(false, 1, false, true, false, false, SWITCH_NOW) },
           { RECOVER_KEEP, RECOVER_KEEP, RECOVER_KEEP }, true },
+        /* A rollback's target may already be an old top in a deferring namespace: only the host
+         * tells whether the tuck happened. */
+        { "rollback killed before the tuck",
+          { NS(true, 1, false, false, false, true, SWITCH_NOW), NS(false, 1, false, false, false, true, SWITCH_NOW), NS(false, 2, true, true, false, true, SWITCH_DEFER) },
+          { RECOVER_KEEP, RECOVER_KEEP, RECOVER_KEEP }, false },
 };
 
 static void test_recover(void **state) {
@@ -428,6 +456,7 @@ int main(void) {
                 cmocka_unit_test(test_switch),
                 cmocka_unit_test(test_switch_needs_host_first),
                 cmocka_unit_test(test_expire),
+                cmocka_unit_test(test_merge_deadline),
                 cmocka_unit_test(test_recover),
                 cmocka_unit_test(test_boot),
         };
