@@ -31,7 +31,7 @@ typedef struct SlotFacts {
         bool busy;              /* its image is attached to a loop device */
         bool held;              /* … and mounted in some namespace (busy and not held: a loop device
                                  * letting go a moment after the last unmount) */
-        bool held_by_deferrals; /* … only by namespaces with a recorded deferral, at the target */
+        bool held_by_deferrals; /* … of the trusted namespaces, only by recorded deferrals, at the target */
         bool held_by_untrusted; /* … only by namespaces of other user namespaces: their copies keep
                                  * the old image (the slot's files are replaced, not overwritten) */
 } SlotFacts;

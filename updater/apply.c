@@ -110,7 +110,7 @@ static int choose_slot(const Config *cfg, Facts *facts, bool dry_run, SlotPlan *
         }
         if (ret->slot < 0)
                 return log_debug_errno(ret->verdict.error, "%s", ret->verdict.reason);
-        if (dry_run)
+        if (dry_run || !ret->force_deferrals)
                 return 0;
         /* Deferrals of an older version hold the only slot to write: they move forward, to the
          * live version, which frees it. Only those: others keep waiting. */
@@ -118,9 +118,14 @@ static int choose_slot(const Config *cfg, Facts *facts, bool dry_run, SlotPlan *
         if (r < 0)
                 return r;
         for (unsigned i = 0; i < 100; i++) {
-                r = slot_is_busy(cfg->state_directory, ret->slot);
-                if (r <= 0)
+                SlotPlan again;
+
+                r = facts_refresh_namespaces(cfg, facts);
+                if (r < 0)
                         return r;
+                plan_slot(&facts->device, &again);
+                if (again.slot == ret->slot && !again.force_deferrals)
+                        return 0;
                 (void) usleep(20000);
         }
         return log_debug_errno(ETXTBSY, "No slot can be written: slot %s is still in use after its deferrals ended "

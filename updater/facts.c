@@ -47,7 +47,7 @@ int facts_authenticate_slot(const Config *cfg, const Keyring *keyring, int slot,
 static int gather_busy(const Config *cfg, Facts *f) {
         for (int i = 0; i < SLOT_MAX; i++) {
                 SlotFacts *sf = &f->device.slots[i];
-                bool any = false, only_deferrals = true, only_untrusted = true;
+                bool any = false, trusted = false, only_deferrals = true;
                 int r = slot_is_busy(cfg->state_directory, i);
 
                 if (r < 0)
@@ -60,15 +60,47 @@ static int gather_busy(const Config *cfg, Facts *f) {
                         if (!((m->slots_at_target | m->slots_elsewhere) & bit))
                                 continue;
                         any = true;
-                        if (m->trusted)
-                                only_untrusted = false;
+                        /* A user's own namespace keeps its copy whatever happens to the slot. */
+                        if (!m->trusted)
+                                continue;
+                        trusted = true;
                         if ((m->slots_elsewhere & bit) || pending_find(&f->pending, m->inode) < 0)
                                 only_deferrals = false;
                 }
                 sf->held = any;
-                sf->held_by_deferrals = sf->busy && any && only_deferrals;
-                sf->held_by_untrusted = sf->busy && any && only_untrusted;
+                sf->held_by_untrusted = sf->busy && any && !trusted;
+                sf->held_by_deferrals = sf->busy && trusted && only_deferrals;
         }
+        return 0;
+}
+
+/* Live anywhere: what trusted namespaces show, what deferrals wait for, and the version of every
+ * slot mounted at the target in any namespace (an untrusted one included: its files are not read,
+ * but which of our images it holds is the kernel's word). */
+static int gather_live(Facts *f) {
+        size_t n_live = 0;
+
+        free(f->live);
+        f->live = calloc(f->n_ns + f->pending.n + 2 * SLOT_MAX + 1, sizeof(char *));
+        if (!f->live)
+                return -ENOMEM;
+        for (size_t i = 0; i < f->n_ns; i++)
+                if (f->ns[i].trusted && f->ns[i].version)
+                        f->live[n_live++] = f->ns[i].version;
+        for (size_t i = 0; i < f->pending.n; i++)
+                if (f->pending.items[i].version)
+                        f->live[n_live++] = f->pending.items[i].version;
+        for (int i = 0; i < SLOT_MAX; i++) {
+                bool mounted = false;
+                for (size_t k = 0; k < f->n_ns; k++)
+                        mounted = mounted || (f->ns[k].slots_at_target & (1U << i));
+                if (mounted && f->device.slots[i].version)
+                        f->live[n_live++] = f->device.slots[i].version;
+                if (mounted && f->device.slots[i].recorded_version)
+                        f->live[n_live++] = f->device.slots[i].recorded_version;
+        }
+        f->device.live_versions = f->live;
+        f->device.n_live_versions = n_live;
         return 0;
 }
 
@@ -76,10 +108,33 @@ int facts_refresh_busy(const Config *cfg, Facts *f) {
         return gather_busy(cfg, f);
 }
 
+int facts_refresh_namespaces(const Config *cfg, Facts *f) {
+        _cleanup_free_ char *slots = path_join(cfg->state_directory, "slots");
+        int r;
+
+        if (!slots)
+                return -ENOMEM;
+        namespace_list_free(f->ns, f->n_ns);
+        f->ns = NULL;
+        f->n_ns = 0;
+        /* live[] points into the lists about to go. */
+        f->device.n_live_versions = 0;
+        pending_list_done(&f->pending);
+        r = pending_load(cfg, &f->pending);
+        if (r < 0 && r != -EUCLEAN)
+                return r;
+        r = namespace_discover(cfg->target, slots, &f->ns, &f->n_ns);
+        if (r < 0)
+                return r;
+        r = gather_busy(cfg, f);
+        if (r < 0)
+                return r;
+        return gather_live(f);
+}
+
 int facts_gather(const Config *cfg, const Keyring *keyring, const State *s, time_t now, Facts *ret) {
         _cleanup_free_ char *slots = path_join(cfg->state_directory, "slots");
         Facts *f = ret;
-        size_t n_live = 0;
         int r;
 
         *f = (Facts) {};
@@ -128,31 +183,11 @@ int facts_gather(const Config *cfg, const Keyring *keyring, const State *s, time
                 return r;
         }
 
-        /* Live anywhere: what trusted namespaces show, what deferrals wait for, and the version of
-         * every slot mounted at the target in any namespace (an untrusted one included: its files
-         * are not read, but which of our images it holds is the kernel's word). */
-        f->live = calloc(f->n_ns + f->pending.n + 2 * SLOT_MAX + 1, sizeof(char *));
-        if (!f->live) {
+        r = gather_live(f);
+        if (r < 0) {
                 facts_done(f);
-                return -ENOMEM;
+                return r;
         }
-        for (size_t i = 0; i < f->n_ns; i++)
-                if (f->ns[i].trusted && f->ns[i].version)
-                        f->live[n_live++] = f->ns[i].version;
-        for (size_t i = 0; i < f->pending.n; i++)
-                if (f->pending.items[i].version)
-                        f->live[n_live++] = f->pending.items[i].version;
-        for (int i = 0; i < SLOT_MAX; i++) {
-                bool mounted = false;
-                for (size_t k = 0; k < f->n_ns; k++)
-                        mounted = mounted || (f->ns[k].slots_at_target & (1U << i));
-                if (mounted && f->device.slots[i].version)
-                        f->live[n_live++] = f->device.slots[i].version;
-                if (mounted && f->device.slots[i].recorded_version)
-                        f->live[n_live++] = f->device.slots[i].recorded_version;
-        }
-        f->device.live_versions = f->live;
-        f->device.n_live_versions = n_live;
         return 0;
 }
 

@@ -33,6 +33,9 @@ void facts_done(Facts *f);
 /* Re-reads only which slots are busy (a loop device lets go of its file a moment after the last
  * unmount). */
 int facts_refresh_busy(const Config *cfg, Facts *f);
+/* Discovers the namespaces and reads the deferral records again (after some ended), then which
+ * slots are busy and which versions are live. */
+int facts_refresh_namespaces(const Config *cfg, Facts *f);
 
 /* Loads the slot's manifest.json and manifest.sig (never through a symlink) and verifies the
  * signatures against keyring now. -EKEYREJECTED, -EBADMSG, -ENOKEY as signature_verify(). */
