@@ -62,10 +62,10 @@ expect "release --pid for defer2 from the host" 0 "Released" osup release --pid 
 expect_versions "after all releases" defer1=2 defer2=2 ctrskip=1
 
 # A deadline forces a deferral without anyone releasing (a detached timer runs release --expired).
-printf '[Match]\nExecutable=*/defer-*\n[Policy]\nMode=defer\nDeadline=4s\n' >"$T/policy.d/10-defer.conf"
-expect "apply v3 with a 4s deadline" 0 "2 -> 3" osup apply "$T/v3.osup"
+printf '[Match]\nExecutable=*/defer-*\n[Policy]\nMode=defer\nDeadline=6s\n' >"$T/policy.d/10-defer.conf"
+expect "apply v3 with a 6s deadline" 0 "2 -> 3" osup apply "$T/v3.osup"
 expect_versions "right after v3" force1=3 defer1=2 defer2=2
-sleep 6
+sleep 8
 expect_versions "after the deadline" defer1=3 defer2=3
 [ "$(jq '.pending | length' "$T/run/pending.json")" = 0 ] && ok "no deferral left pending" || not_ok "$(cat "$T/run/pending.json")"
 
