@@ -51,6 +51,10 @@ expect "an image whose os-release disagrees with its manifest" 25 "os-release sa
         [ "$(awk -v t="$TARGET" '$5 == t' /proc/self/mountinfo | wc -l)" = 1 ] &&
         ok "liar: live version, active slot and mounts unchanged" || not_ok "liar changed the live system"
 [ "$(loops_under "$T/state")" = 1 ] && ok "liar: its loop device is gone" || not_ok "liar: $(loops_under "$T/state") slot loop devices"
+# Not left "ready" for apply --staged or a boot to try again: the slot is emptied.
+[ "$(jq -r .slots.b.state "$T/state/state.json")" = empty ] && [ ! -e "$T/state/slots/b/image" ] &&
+        ok "liar: its slot is emptied, not left ready" || not_ok "liar: slot b $(jq -c .slots.b "$T/state/state.json"), $(ls "$T/state/slots/b")"
+expect "liar: apply --staged finds nothing to switch to" 29 "No slot is staged" osup apply --staged
 
 # A tampered image: streamed into the inactive slot, found bad at its end: the slot is emptied,
 # nothing is mounted, the active slot stays.
