@@ -16,10 +16,15 @@
 
 int read_regular_file(const char *path, size_t max, char **ret, size_t *ret_len) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-        struct stat st;
 
         if (fd < 0)
                 return -errno;
+        return read_regular_fd(fd, max, ret, ret_len);
+}
+
+int read_regular_fd(int fd, size_t max, char **ret, size_t *ret_len) {
+        struct stat st;
+
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (!S_ISREG(st.st_mode))

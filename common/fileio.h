@@ -12,6 +12,8 @@ int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
 /* read_full_file() for a file someone else may have planted: never through a symlink (-ELOOP),
  * never blocking on a FIFO, a regular file only (-EBADFD), at most max bytes (-EFBIG). */
 int read_regular_file(const char *path, size_t max, char **ret, size_t *ret_len);
+/* The same checks on an open fd (opened O_NONBLOCK by the caller). */
+int read_regular_fd(int fd, size_t max, char **ret, size_t *ret_len);
 
 /* write(2)/pwrite(2) until done, retrying on EINTR. */
 int loop_write(int fd, const void *buf, size_t len);

@@ -78,8 +78,6 @@ int os_release_read_at(int dir_fd, const char *path, OsRelease *ret) {
         size_t len;
         int r;
 
-        struct stat st;
-
         /* The file may sit in a tree someone else controls (another namespace, an image being
          * checked): never through a symlink out of dir_fd, never block on a FIFO or a device, a
          * regular file only, and size-capped. */
@@ -91,11 +89,7 @@ int os_release_read_at(int dir_fd, const char *path, OsRelease *ret) {
         fd = (int) syscall(SYS_openat2, dir_fd, path, &how, sizeof how);
         if (fd < 0)
                 return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
-        r = read_full_fd(fd, OS_RELEASE_MAX, &buf, &len);
+        r = read_regular_fd(fd, OS_RELEASE_MAX, &buf, &len);
         if (r < 0)
                 return r;
         return os_release_parse(buf, len, ret);
