@@ -28,6 +28,7 @@
 #include "plan.h"
 #include "session.h"
 #include "slot.h"
+#include "source.h"
 #include "switch.h"
 #include "verity-activate.h"
 #include "version.h"
@@ -58,8 +59,7 @@ typedef struct ApplyContext {
         PlanKind kind;
         bool dry_run;           /* verify and plan only: the slot is not touched */
         bool marked;
-        bool resuming;          /* the slot holds the start of this very download */
-        Manifest *manifest;     /* dry run: the authentic manifest, for the plan */
+        Source src;
 } ApplyContext;
 
 /* Called with the authentic manifest, before a payload byte is written. */
@@ -73,7 +73,7 @@ static int apply_check(const Manifest *m, void *userdata) {
                 return log_debug_errno(v.error, "%s", v.reason);
         if (c->dry_run)
                 return 0;
-        if (c->resuming) {
+        if (c->src.resuming) {
                 /* Same URL, same file (If-Range held): the slot's partial image continues. */
                 c->marked = true;
                 return 0;
@@ -130,154 +130,6 @@ static int choose_slot(const Config *cfg, Facts *facts, bool dry_run, SlotPlan *
         }
         return log_debug_errno(ETXTBSY, "No slot can be written: slot %s is still in use after its deferrals ended "
                                "(files open on the old /usr keep it).", slot_name(ret->slot));
-}
-
-/* Failures of the network, after which a partial download is worth keeping for a later run. */
-static bool network_error(int r) {
-        return r == -ECOMM || r == -ETIMEDOUT || r == -EREMOTEIO || r == -ECONNABORTED;
-}
-
-/* What a resumed download reads: the bundle's head and the image's verified-before bytes from the
- * slot (through the verifier again: nothing on disk is trusted), then the network from there. */
-typedef struct ResumeSource {
-        int head_fd, image_fd;
-        uint64_t head_left, image_left;
-        Fetch *fetch;
-} ResumeSource;
-
-static ssize_t resume_read(void *userdata, void *buf, size_t len) {
-        ResumeSource *s = userdata;
-        uint64_t *left = s->head_left > 0 ? &s->head_left : s->image_left > 0 ? &s->image_left : NULL;
-        ssize_t n;
-
-        if (!left)
-                return fetch_read(s->fetch, buf, len);
-        n = loop_read(left == &s->head_left ? s->head_fd : s->image_fd, buf, (size_t) MIN((uint64_t) len, *left));
-        if (n < 0)
-                return n;
-        if (n == 0)
-                return log_debug_errno(EIO, "The partial download in the slot shrank.");
-        *left -= (uint64_t) n;
-        return n;
-}
-
-static int read_into_slot(ApplyContext *ctx, SlotWriter *w, const Keyring *keyring, BundleReadFunc fn, void *userdata) {
-        BundleReadOptions opts = {
-                .keyring = keyring,
-                .signatures_required = ctx->cfg->signatures_required,
-                .now = ctx->device->now,
-                .sink = ctx->dry_run ? NULL : &w->sink,
-        };
-        int r;
-
-        if (ctx->dry_run) {
-                /* Every byte verified, nothing written: the manifest goes to the planner after. */
-                manifest_free(ctx->manifest);
-                ctx->manifest = NULL;
-                r = bundle_read(fn, userdata, &opts, &ctx->manifest, NULL);
-                return r < 0 ? r : apply_check(ctx->manifest, ctx);
-        }
-        r = bundle_read(fn, userdata, &opts, NULL, NULL);
-        if (r >= 0)
-                r = slot_writer_commit(w);
-        return r;
-}
-
-static int install_from_url(ApplyContext *ctx, SlotWriter *w, const Keyring *keyring, const char *url,
-                            const InstallOptions *o) {
-        const NetworkConfig *n = &ctx->cfg->network;
-        FetchOptions fo = {
-                .ca_file = n->ca_file,
-                .client_certificate = n->client_certificate,
-                .client_key = n->client_key,
-                .user_agent = n->user_agent,
-                .headers = n->headers,
-                .connect_timeout_usec = n->connect_timeout_usec,
-                .low_speed_limit = n->low_speed_limit,
-                .low_speed_time_usec = n->low_speed_time_usec,
-                .retries = n->retries,
-                .retry_delay_usec = n->retry_delay_usec,
-                .max_bytes = n->max_bytes,
-                .progress = o->progress,
-                .userdata = o->userdata,
-        };
-        _cleanup_(slot_resume_done) SlotResume res = {};
-        _cleanup_close_ int head_fd = -EBADF, image_fd = -EBADF;
-        Fetch *f = NULL;
-        bool have;
-        int r;
-
-        have = !ctx->dry_run && ctx->state->slots[ctx->slot].state != SLOT_READY &&
-               slot_resume_load(ctx->cfg->state_directory, ctx->slot, &res) >= 0 && slot_resume_matches(&res, url);
-        if (have) {
-                _cleanup_free_ char *dir = slot_path(ctx->cfg->state_directory, ctx->slot), *hp = NULL, *ip = NULL;
-                if (!dir || !(hp = path_join(dir, SLOT_HEAD)) || !(ip = path_join(dir, SLOT_IMAGE ".partial")))
-                        return -ENOMEM;
-                head_fd = open(hp, O_RDONLY | O_CLOEXEC);
-                image_fd = open(ip, O_RDONLY | O_CLOEXEC);
-                have = head_fd >= 0 && image_fd >= 0;
-        }
-
-        r = fetch_open(&fo, url, have ? res.head_size + res.image_size : 0, have ? res.validator : NULL, &f);
-        if (r < 0)
-                return r;
-        if (have && !fetch_resumed(f))
-                log_debug("%s changed on the server (or ignores ranges): downloading it whole again.", url);
-        ctx->resuming = have && fetch_resumed(f);
-        w->url = url;
-        w->validator = fetch_validator(f);
-        w->image_on_disk = ctx->resuming ? res.image_size : 0;
-        if (ctx->resuming) {
-                ResumeSource src = {
-                        .head_fd = head_fd,
-                        .image_fd = image_fd,
-                        .head_left = res.head_size,
-                        .image_left = res.image_size,
-                        .fetch = f,
-                };
-                log_debug("Resuming %s at byte %llu (%llu image bytes already in slot %s).", url,
-                          (unsigned long long) (res.head_size + res.image_size), (unsigned long long) res.image_size,
-                          slot_name(ctx->slot));
-                r = read_into_slot(ctx, w, keyring, resume_read, &src);
-        } else
-                r = read_into_slot(ctx, w, keyring, fetch_read, f);
-        /* Both point into what is freed here and by the caller. */
-        w->url = w->validator = NULL;
-        fetch_free(f);
-        return r;
-}
-
-static int install_source(ApplyContext *ctx, SlotWriter *w, const Keyring *keyring, const InstallOptions *o) {
-        _cleanup_close_ int fd = -EBADF;
-        const char *base;
-        int r;
-
-        if (!source_is_url(o->source)) {
-                fd = open(o->source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-                if (fd < 0)
-                        return log_debug_errno(errno, "Cannot open bundle %s: %m", o->source);
-                return read_into_slot(ctx, w, keyring, bundle_fd_read, &fd);
-        }
-
-        /* The URL itself, then each Mirror= with the same file name. */
-        r = install_from_url(ctx, w, keyring, o->source, o);
-        base = strrchr(o->source, '/');
-        for (char **m = ctx->cfg->network.mirrors; m && *m && network_error(r) && base; m++) {
-                _cleanup_free_ char *url = NULL;
-                size_t l = strlen(*m);
-
-                if (asprintf(&url, "%s%s", *m, (l > 0 && (*m)[l - 1] == '/') ? base + 1 : base) < 0)
-                        return -ENOMEM;
-                log_debug("Trying mirror %s.", url);
-                slot_writer_done(w);
-                r = slot_writer_init(w, ctx->cfg->state_directory, ctx->slot);
-                if (r < 0)
-                        return r;
-                w->check = apply_check;
-                w->userdata = ctx;
-                r = install_from_url(ctx, w, keyring, url, o);
-        }
-        return r;
 }
 
 static void dry_run_report(const Facts *facts, const SlotPlan *sp, const Manifest *m, const PolicySet *ps, DryRun *ret) {
@@ -367,14 +219,23 @@ int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions
                 return r;
         w.check = apply_check;
         w.userdata = &ctx;
-        r = install_source(&ctx, &w, keyring, o);
+        ctx.src = (Source) {
+                .cfg = cfg,
+                .slot = ctx.slot,
+                .slot_ready = s.slots[ctx.slot].state == SLOT_READY,
+                .dry_run = o->dry_run,
+                .now = facts.device.now,
+                .check = apply_check,
+                .userdata = &ctx,
+        };
+        r = source_read(&ctx.src, &w, keyring, o);
         if (o->dry_run) {
                 if (r >= 0 && ret->dry)
-                        dry_run_report(&facts, &sp, ctx.manifest, &policies, ret->dry);
-                if (ctx.manifest)
-                        ret->version = strdup(ctx.manifest->version);
+                        dry_run_report(&facts, &sp, ctx.src.manifest, &policies, ret->dry);
+                if (ctx.src.manifest)
+                        ret->version = strdup(ctx.src.manifest->version);
                 ret->slot = sp.slot;
-                manifest_free(ctx.manifest);
+                manifest_free(ctx.src.manifest);
                 return r;
         }
         if (r < 0) {
@@ -382,7 +243,7 @@ int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions
                  * resume. Any other failure: the slot is emptied, nothing is mounted, and the
                  * active slot and the live /usr are as before. Until the slot was marked, nothing
                  * of it was touched at all. */
-                if (ctx.marked && !(network_error(r) && source_is_url(o->source)))
+                if (ctx.marked && !(source_network_error(r) && source_is_url(o->source)))
                         (void) slot_clear(cfg->state_directory, ctx.slot);
                 return r;
         }
