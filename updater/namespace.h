@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -40,6 +41,35 @@ typedef struct MountNamespace {
         ProcessFacts *procs;     /* those processes */
         size_t n_procs;
 } MountNamespace;
+
+/* Devices whose data is a slot's image: its loop device, and a dm-verity device on top of it. */
+typedef struct SlotDevice {
+        unsigned major, minor;
+        int slot;
+} SlotDevice;
+
+typedef struct SlotDevices {
+        SlotDevice d[32];
+        size_t n;
+} SlotDevices;
+
+/* The slot a device (major:minor) holds, -1: none of ours. */
+int slot_devices_find(const SlotDevices *m, unsigned major, unsigned minor);
+
+/* What one namespace's mountinfo says about the target: the propagation tags (peer group, master)
+ * of the mount *under* the stack at target (its parent: where a mount placed beneath takes its
+ * propagation from), how many mounts are stacked at target, and which slot images are mounted
+ * there and elsewhere. */
+typedef struct MountinfoFacts {
+        int shared;     /* peer group, 0: none */
+        int master;     /* master group, 0: none */
+        unsigned mounts_at_target;
+        unsigned slots_at_target, slots_elsewhere;
+        bool found;     /* a mount holds the target's parent */
+} MountinfoFacts;
+
+/* Parses /proc/PID/mountinfo text (escapes undone) for target. */
+int namespace_parse_mountinfo(FILE *f, const char *target, const SlotDevices *devs, MountinfoFacts *ret);
 
 /* Lists the namespaces; target is the path (e.g. /usr) whose parent's propagation decides;
  * slots_dir (may be NULL) is StateDirectory/slots, to tell which slot images are mounted where.
