@@ -128,6 +128,9 @@ int state_load(const char *dir, State *ret) {
                 return corrupt("unsupported format.");
         if (json_get_object(root, "slots", false, &slots) < 0)
                 return corrupt("\"slots\" missing.");
+        static const char *const known_slots[] = { "a", "b", NULL };
+        if (json_check_keys(slots, known_slots, NULL) < 0)
+                return corrupt("unknown slot in \"slots\".");
 
         for (int i = 0; i < SLOT_MAX; i++) {
                 static const char *const slot_keys[] = { "state", "version", "fstype", NULL };
@@ -159,12 +162,16 @@ int state_load(const char *dir, State *ret) {
                 goto fail;
         }
         s.boot_tries = json_object_object_get_ex(root, "boot_tries", &v) && !json_object_is_type(v, json_type_null) ? (int) tries : -1;
-        if (json_object_object_get_ex(root, "good", &v)) {
+        if (json_object_object_get_ex(root, "good", &v) && !json_object_is_type(v, json_type_null)) {
                 if (!json_object_is_type(v, json_type_boolean)) {
                         r = corrupt("\"good\" must be a boolean.");
                         goto fail;
                 }
                 s.good = json_object_get_boolean(v);
+        }
+        if (s.version_floor && !version_is_valid(s.version_floor)) {
+                r = corrupt("\"version_floor\" is not a valid version.");
+                goto fail;
         }
         if (s.active >= 0 && s.slots[s.active].state != SLOT_READY) {
                 r = corrupt("the active slot %s is not ready.", slot_names[s.active]);
@@ -223,6 +230,14 @@ int state_save(const char *dir, const State *s) {
         _cleanup_close_ int dfd = -EBADF;
         int r;
 
+        /* Never write what state_load() would refuse: the next command would stop at it. */
+        if (s->boot_tries > 100 || (s->active >= 0 && s->slots[s->active].state != SLOT_READY) ||
+            (s->version_floor && !version_is_valid(s->version_floor)))
+                return log_debug_errno(EINVAL, "Refusing to record an inconsistent state.");
+        for (int i = 0; i < SLOT_MAX; i++)
+                if (s->slots[i].state == SLOT_READY &&
+                    (!s->slots[i].version || !version_is_valid(s->slots[i].version) || !s->slots[i].fstype))
+                        return log_debug_errno(EINVAL, "Refusing to record an inconsistent state.");
         path = path_join(dir, STATE_FILE);
         text = state_to_json(s);
         if (!path || !text)

@@ -109,8 +109,8 @@ static const LoadRow load_rows[] = {
           0, FRESH },
         { "slot fields null",
           "{'format':1,'slots':{'a':{'state':'empty','version':null,'fstype':null},'b':{'state':'empty'}}}", 0, FRESH },
-        /* Current behaviour: unlike every other optional field, "good" may be absent but not null. */
-        { "good null", "{" EMPTY_SLOTS ",'good':null}", -EUCLEAN, NULL },
+        /* Like every other optional field, "good" may be null (false). */
+        { "good null", "{" EMPTY_SLOTS ",'good':null}", 0, FRESH },
 
         /* Every field set (the example in state.h). */
         { "every field",
@@ -193,10 +193,9 @@ static const LoadRow load_rows[] = {
         { "ready slot with version starting with a dot",
           "{'format':1,'slots':{'a':{'state':'ready','version':'.2','fstype':'erofs'},'b':{'state':'empty'}}}",
           -EUCLEAN, NULL },
-        /* Current behaviour: names in "slots" other than a and b are ignored (and state_save() drops them).
-         * Reported: every other object in state.json refuses unknown keys. */
+        /* Names in "slots" other than a and b are refused, as unknown keys are everywhere. */
         { "unknown slot name in slots",
-          "{'format':1,'slots':{'a':{'state':'empty'},'b':{'state':'empty'},'c':{'state':'ready'}}}", 0, FRESH },
+          "{'format':1,'slots':{'a':{'state':'empty'},'b':{'state':'empty'},'c':{'state':'ready'}}}", -EUCLEAN, NULL },
 
         /* References to slots: "a", "b" or null, nothing else. */
         { "booted unknown slot", "{" EMPTY_SLOTS ",'booted':'c'}", -EUCLEAN, NULL },
@@ -241,10 +240,8 @@ static const LoadRow load_rows[] = {
           SUMMARY("empty:-:-", "empty:-:-", "-", "-", "-", "-", "-", "-", "no", "1.2") },
         { "version_floor empty", "{" EMPTY_SLOTS ",'version_floor':''}", -EUCLEAN, NULL },
         { "version_floor a number", "{" EMPTY_SLOTS ",'version_floor':1}", -EUCLEAN, NULL },
-        /* Current behaviour: the floor is not checked with version_is_valid(), as a ready slot's version is.
-         * Reported. */
-        { "version_floor not a valid version", "{" EMPTY_SLOTS ",'version_floor':'1 2'}", 0,
-          SUMMARY("empty:-:-", "empty:-:-", "-", "-", "-", "-", "-", "-", "no", "1 2") },
+        /* The floor is a valid version, as a ready slot's is. */
+        { "version_floor not a valid version", "{" EMPTY_SLOTS ",'version_floor':'1 2'}", -EUCLEAN, NULL },
 
         /* Duplicate keys: json_parse_strict() refuses them (json-c alone keeps the last one silently), at
          * every level and however the key is spelled. */
@@ -397,10 +394,11 @@ static void state_make(State *s, size_t i) {
                 s->slots[1] = (SlotInfo){ SLOT_EMPTY, xstrdup("7"), xstrdup("erofs") };
                 s->boot_tries = 100;
                 break;
-        case 4: /* strings JSON must escape */
+        case 4: /* strings JSON must escape (a slot's fstype is free text to state.json) */
                 s->slots[0] = (SlotInfo){ SLOT_READY, xstrdup("1"), xstrdup("erofs") };
+                s->slots[1] = (SlotInfo){ SLOT_EMPTY, NULL, xstrdup("quote\" backslash\\ newline\n tab\t é") };
                 s->active = 0;
-                s->version_floor = xstrdup("quote\" backslash\\ newline\n tab\t é");
+                s->version_floor = xstrdup("1");
                 break;
         default:
                 fail();
@@ -440,6 +438,24 @@ static void test_state_save_round_trip(void **state) {
                 state_done(&loaded);
                 state_done(&s);
         }
+}
+
+/* state_save() never writes what state_load() would refuse. */
+static void test_state_save_refuses_inconsistent(void **state) {
+        _cleanup_free_ char *path = tu_join(*state, "state.json");
+        State s;
+
+        state_init(&s);
+        s.boot_tries = 500;
+        assert_int_equal(state_save(*state, &s), -EINVAL);
+        s.boot_tries = -1;
+        s.active = 0; /* not ready */
+        assert_int_equal(state_save(*state, &s), -EINVAL);
+        s.active = -1;
+        s.version_floor = xstrdup("1 2");
+        assert_int_equal(state_save(*state, &s), -EINVAL);
+        assert_int_equal(access(path, F_OK), -1);
+        state_done(&s);
 }
 
 /* state_save() creates the directory (and its parents) and replaces an existing file. */
@@ -494,6 +510,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_state_load_nul_byte, tu_setup_tmpdir, tu_teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_state_load_missing_and_unreadable, tu_setup_tmpdir,
                                                 tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_state_save_refuses_inconsistent, tu_setup_tmpdir, tu_teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_state_save_round_trip, tu_setup_tmpdir, tu_teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_state_save_creates_directory, tu_setup_tmpdir, tu_teardown_tmpdir),
                 cmocka_unit_test(test_slot_names),
