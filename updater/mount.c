@@ -45,6 +45,9 @@ int mount_image_detached(const char *device, const char *fstype, int *ret_mount_
             fsconfig(fs, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0 || fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
                 int e = errno;
                 log_fs_context(fs);
+                /* Verified bytes that are not the filesystem the manifest names: the image is wrong. */
+                if (e == EINVAL)
+                        return log_debug_errno(EMEDIUMTYPE, "The image is not a %s filesystem (its manifest says it is).", fstype);
                 return log_debug_errno(e, "Cannot create a %s superblock on %s: %m", fstype, device);
         }
         mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID);

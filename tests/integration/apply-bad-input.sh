@@ -56,6 +56,16 @@ expect "an image whose os-release disagrees with its manifest" 25 "os-release sa
         ok "liar: its slot is emptied, not left ready" || not_ok "liar: slot b $(jq -c .slots.b "$T/state/state.json"), $(ls "$T/state/slots/b")"
 expect "liar: apply --staged finds nothing to switch to" 29 "No slot is staged" osup apply --staged
 
+# An image of another filesystem than its (signed) manifest says: verified, refused at the mount,
+# its slot emptied.
+tar -C "$T" -xf "$T/v4.osup" manifest.json
+jq -c '.images[0].fstype = "squashfs"' "$T/manifest.json" >"$T/manifest-sq.json"
+"$CRAFT" "$T/v4.osup" "$T/wrongfs.osup" --manifest "$T/manifest-sq.json" --sign "$T/k1.pem"
+expect "an image that is not the filesystem its manifest names" 17 "not a squashfs filesystem" osup apply "$T/wrongfs.osup"
+st=$(cat "$T/state/state.json")
+[ "$(cat "$TARGET/version")" = 3 ] && [ "$(jq -r .active <<<"$st")" = a ] && [ "$(jq -r .slots.b.state <<<"$st")" = empty ] &&
+        ok "wrong filesystem: live and active unchanged, its slot emptied" || not_ok "wrong filesystem: $st"
+
 # A tampered image: streamed into the inactive slot, found bad at its end: the slot is emptied,
 # nothing is mounted, the active slot stays.
 "$CRAFT" "$T/v4.osup" "$T/tampered.osup" --flip usr.erofs 7000
