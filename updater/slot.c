@@ -160,7 +160,8 @@ static int clear_download_in(int dir_fd, const char *dir) {
         return r;
 }
 
-int slot_clear(const char *state_dir, int slot) {
+/* Removes the slot's download leftovers and, with finals, its complete files too. */
+static int clear(const char *state_dir, int slot, bool finals) {
         _cleanup_free_ char *dir = slot_path(state_dir, slot);
         _cleanup_close_ int dfd = -EBADF;
         int r;
@@ -172,7 +173,7 @@ int slot_clear(const char *state_dir, int slot) {
                 return 0;
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < ELEMENTSOF(slot_files); i++) {
+        for (size_t i = 0; finals && i < ELEMENTSOF(slot_files); i++) {
                 r = unlink_in(dfd, dir, slot_files[i]);
                 if (r < 0)
                         return r;
@@ -180,19 +181,12 @@ int slot_clear(const char *state_dir, int slot) {
         return clear_download_in(dfd, dir);
 }
 
-int slot_clear_download(const char *state_dir, int slot) {
-        _cleanup_free_ char *dir = slot_path(state_dir, slot);
-        _cleanup_close_ int dfd = -EBADF;
-        int r;
+int slot_clear(const char *state_dir, int slot) {
+        return clear(state_dir, slot, true);
+}
 
-        if (!dir)
-                return -ENOMEM;
-        r = slot_open_dir(state_dir, slot, false, &dfd);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return r;
-        return clear_download_in(dfd, dir);
+int slot_clear_download(const char *state_dir, int slot) {
+        return clear(state_dir, slot, false);
 }
 
 static int open_partial(SlotWriter *w, const char *name, mode_t mode) {
