@@ -113,6 +113,10 @@ void plan_gc(const DeviceFacts *f, bool ret_free[PLAN_SLOTS]) {
                               !f->slots[i].busy;
 }
 
+bool plan_may_empty_slot(const DeviceFacts *f, int slot) {
+        return slot >= 0 && slot < PLAN_SLOTS && slot != f->booted && slot != f->active;
+}
+
 void plan_image_matches(const Manifest *m, const char *os_id, const char *version, Verdict *ret) {
         *ret = (Verdict) {};
         if (!os_id || strcmp(os_id, m->os_id) != 0 || !version || version_compare(version, m->version) != 0)

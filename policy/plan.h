@@ -88,6 +88,10 @@ void plan_rollback_slot(const DeviceFacts *f, SlotPlan *ret);
  * use anywhere. */
 void plan_gc(const DeviceFacts *f, bool ret_free[PLAN_SLOTS]);
 
+/* A slot whose verified image is not the /usr it claims: may it be emptied? Never the booted or
+ * the active slot, whatever its image turned out to be. */
+bool plan_may_empty_slot(const DeviceFacts *f, int slot);
+
 /* Does the image's own os-release (read from the detached mount) say what its manifest says?
  * -EILSEQ otherwise: the slot does not hold the /usr it claims. */
 void plan_image_matches(const Manifest *m, const char *os_id, const char *version, Verdict *ret);

@@ -31,9 +31,8 @@ static uint64_t now_usec(void) {
 
 /* A slot whose image turned out not to be a usable /usr for its manifest: emptied, so nothing
  * ever tries it again. */
-static int slot_reject(const Config *cfg, State *s, int slot, int error) {
-        /* The booted slot is never lost, whatever its image turned out to be. */
-        if (slot == s->booted || slot == s->active)
+static int slot_reject(const Config *cfg, const DeviceFacts *f, State *s, int slot, int error) {
+        if (!plan_may_empty_slot(f, slot))
                 return error;
         (void) slot_unseal_and_clear(cfg->state_directory, slot);
         session_forget_slot(s, slot);
@@ -132,7 +131,7 @@ int switch_to_slot(const Config *cfg, const Keyring *keyring, State *s, int slot
         if (r == -EMEDIUMTYPE) {
                 if (kernel)
                         (void) verity_close(name);
-                return slot_reject(cfg, s, slot, r);
+                return slot_reject(cfg, &facts.device, s, slot, r);
         }
         if (r < 0)
                 goto fail_verity;
@@ -247,7 +246,7 @@ fail_reject:
         if (kernel)
                 (void) verity_close(name);
         mnt = safe_close(mnt);
-        return slot_reject(cfg, s, slot, r);
+        return slot_reject(cfg, &facts.device, s, slot, r);
 fail_verity:
         if (kernel)
                 (void) verity_close(name);

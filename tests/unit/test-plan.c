@@ -198,6 +198,19 @@ static void test_rollback_slot_and_gc(void **state) {
         assert_false(freed[0]);
 }
 
+static void test_may_empty_slot(void **state) {
+        DeviceFacts f = { .booted = 0, .active = 1, .staged = -1, .next_boot = 1 };
+
+        /* The booted and the active slot are never emptied (review finding: a read error in
+         * rollback emptied the booted slot). */
+        assert_false(plan_may_empty_slot(&f, 0));
+        assert_false(plan_may_empty_slot(&f, 1));
+        f.booted = -1;
+        assert_true(plan_may_empty_slot(&f, 0));
+        assert_false(plan_may_empty_slot(&f, -1));
+        assert_false(plan_may_empty_slot(&f, 2));
+}
+
 static void test_image_matches(void **state) {
         Manifest m = { .os_id = (char *) "demo", .version = (char *) "2.0" };
         Verdict v;
@@ -453,6 +466,7 @@ int main(void) {
                 cmocka_unit_test(test_slot),
                 cmocka_unit_test(test_rollback_slot_and_gc),
                 cmocka_unit_test(test_image_matches),
+                cmocka_unit_test(test_may_empty_slot),
                 cmocka_unit_test(test_switch),
                 cmocka_unit_test(test_switch_needs_host_first),
                 cmocka_unit_test(test_expire),
