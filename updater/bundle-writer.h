@@ -14,6 +14,7 @@ typedef struct BundleMember {
         const char *path;
 } BundleMember;
 
-/* Writes a pax tar with the members in the given order, all as root-owned 0644 regular files with
- * mtime `mtime`, to path atomically (temporary file, fsync, rename). */
+/* Writes a pax tar with the members in the given order, all as root-owned ("root"/"root") 0644
+ * regular files with mtime `mtime` and nothing else in their headers, to path atomically
+ * (temporary file, fsync, rename): the same members and mtime give the same bytes. */
 int bundle_write(const char *path, const BundleMember *members, size_t n_members, time_t mtime);

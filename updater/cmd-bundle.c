@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include <time.h>
 
 #include "bundle-reader.h"
+#include "cli.h"
 #include "cmd-bundle.h"
 #include "config.h"
 #include "hex.h"
@@ -21,21 +21,22 @@
 #include "signature.h"
 #include "version.h"
 
+/* bundle create's requests the options cannot make a bundle of. */
 _printf_(1, 2) static int usage_error(const char *fmt, ...) {
         va_list ap;
 
-        fprintf(stderr, "osupdate: error: ");
+        fprintf(stderr, "osupdate: error: bundle create: ");
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
-        fprintf(stderr, "\nSee 'osupdate --help'.\n");
+        fprintf(stderr, ". See 'osupdate bundle create --help'.\n");
         return -EINVAL;
 }
 
 /* What the options leave open: a usage error (logged) where they cannot make a bundle. */
 static int create_check_request(const PublishRequest *req) {
         if (req->n_keys == 0 || !req->version || !req->os_id || !req->output || (!req->tree == !req->image))
-                return usage_error("%s", "bundle create needs --key, --version, --os-id, -o and exactly one of --tree or --image");
+                return usage_error("%s", "needs --key, --version, --os-id, -o and exactly one of --tree or --image");
         if (req->hash_tree && !req->image)
                 return usage_error("%s", "--hash-tree goes with --image");
         if (req->min_version && !version_is_valid(req->min_version))
@@ -54,68 +55,67 @@ static int create_parse_expires(const char *s, time_t now, time_t *ret) {
         return 0;
 }
 
-/* Reproducible builds: SOURCE_DATE_EPOCH fixes the image's timestamps (0 without it). */
-static time_t source_date_epoch(void) {
+/* Reproducible builds (https://reproducible-builds.org/specs/source-date-epoch/): with
+ * SOURCE_DATE_EPOCH every timestamp is that time — the image's files, "created", the members'
+ * mtime — and the verity salt is derived from the content. Without it the image's timestamps are
+ * 0 and the salt is random. 1 if set, 0 if not (or empty), a usage error if malformed. */
+#define SOURCE_DATE_EPOCH_MAX INT64_C(253402300799) /* 9999-12-31T23:59:59Z, what a manifest can state */
+
+static int source_date_epoch(time_t *ret) {
         const char *e = getenv("SOURCE_DATE_EPOCH");
         uint64_t v;
 
-        return e && parse_uint64(e, &v) >= 0 ? (time_t) v : 0;
+        if (!e || !*e) {
+                *ret = 0;
+                return 0;
+        }
+        if (parse_uint64(e, &v) < 0 || v > (uint64_t) SOURCE_DATE_EPOCH_MAX)
+                return usage_error("SOURCE_DATE_EPOCH=\"%s\" is not a time in seconds since 1970 (0…%lld)", e,
+                                   (long long) SOURCE_DATE_EPOCH_MAX);
+        *ret = (time_t) v;
+        return 1;
 }
 
-static int bundle_create(int argc, char *argv[]) {
-        enum { OPT_KEY = 0x100, OPT_VERSION, OPT_OS_ID, OPT_ARCH, OPT_TREE, OPT_IMAGE, OPT_FSTYPE, OPT_MIN_VERSION,
-               OPT_EXPIRES, OPT_HASH_TREE, OPT_CRITICAL };
-        static const struct option options[] = {
-                { "key", required_argument, NULL, OPT_KEY },
-                { "version", required_argument, NULL, OPT_VERSION },
-                { "os-id", required_argument, NULL, OPT_OS_ID },
-                { "arch", required_argument, NULL, OPT_ARCH },
-                { "tree", required_argument, NULL, OPT_TREE },
-                { "image", required_argument, NULL, OPT_IMAGE },
-                { "fstype", required_argument, NULL, OPT_FSTYPE },
-                { "min-version", required_argument, NULL, OPT_MIN_VERSION },
-                { "expires", required_argument, NULL, OPT_EXPIRES },
-                { "hash-tree", required_argument, NULL, OPT_HASH_TREE },
-                { "critical", no_argument, NULL, OPT_CRITICAL },
-                { "output", required_argument, NULL, 'o' },
-                {},
-        };
+int cmd_bundle_create(const CliArgs *c) {
         _cleanup_(publish_request_done) PublishRequest req = { .now = time(NULL) };
         _cleanup_free_ char *rh = NULL;
         const char *expires = NULL;
         PublishResult res;
         struct utsname u;
-        int c, r;
+        int r;
 
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "o:", options, NULL)) >= 0) {
-                switch (c) {
-                case OPT_KEY:
-                        if (req.n_keys >= SIGNATURES_MAX)
-                                return usage_error("at most %u keys", SIGNATURES_MAX);
-                        r = publish_request_add_key(&req, optarg);
-                        if (r < 0)
-                                return r;
-                        break;
-                case OPT_VERSION: req.version = optarg; break;
-                case OPT_OS_ID: req.os_id = optarg; break;
-                case OPT_ARCH: req.architecture = optarg; break;
-                case OPT_TREE: req.tree = optarg; break;
-                case OPT_IMAGE: req.image = optarg; break;
-                case OPT_FSTYPE: req.fstype = optarg; break;
-                case OPT_MIN_VERSION: req.min_version = optarg; break;
-                case OPT_EXPIRES: expires = optarg; break;
-                case OPT_HASH_TREE: req.hash_tree = optarg; break;
-                case OPT_CRITICAL: req.critical = true; break;
-                case 'o': req.output = optarg; break;
-                default: return -EINVAL;
-                }
+        for (size_t i = 0; i < c->n_items; i++) {
+                if (c->items[i].option != CLI_KEY)
+                        continue;
+                if (req.n_keys >= SIGNATURES_MAX)
+                        return usage_error("at most %u keys", SIGNATURES_MAX);
+                r = publish_request_add_key(&req, c->items[i].value);
+                if (r < 0)
+                        return r;
         }
-        if (optind < argc)
-                return usage_error("unexpected argument \"%s\"", argv[optind]);
+        req.version = cli_value(c, CLI_VERSION);
+        req.os_id = cli_value(c, CLI_OS_ID);
+        req.architecture = cli_value(c, CLI_ARCH);
+        req.tree = cli_value(c, CLI_TREE);
+        req.image = cli_value(c, CLI_IMAGE);
+        req.fstype = cli_value(c, CLI_FSTYPE);
+        req.min_version = cli_value(c, CLI_MIN_VERSION);
+        expires = cli_value(c, CLI_EXPIRES);
+        req.hash_tree = cli_value(c, CLI_HASH_TREE);
+        req.critical = cli_flag(c, CLI_CRITICAL);
+        req.output = cli_value(c, CLI_OUTPUT);
         r = create_check_request(&req);
         if (r < 0)
                 return r;
+        r = source_date_epoch(&req.epoch);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                /* The build's own time is SOURCE_DATE_EPOCH: "created", the members' mtime, and
+                 * what a relative --expires counts from. */
+                req.now = req.epoch;
+                req.reproducible = true;
+        }
         r = create_parse_expires(expires, req.now, &req.expires);
         if (r < 0)
                 return r;
@@ -124,12 +124,13 @@ static int bundle_create(int argc, char *argv[]) {
                         return log_error_errno(errno, "uname failed: %m");
                 req.architecture = u.machine;
         }
-        req.epoch = source_date_epoch();
 
         r = publish_bundle(&req, &res);
         if (r < 0)
                 return r;
 
+        if (cli_quiet(c))
+                return 0;
         rh = hex_encode(res.root_hash, res.root_hash_size);
         printf("Created %s: %s %s (%s), %s image of %llu bytes, verity root %s, %zu signature(s).\n", req.output,
                req.os_id, req.version, req.architecture, res.fstype, (unsigned long long) res.image_size, rh ?: "?",
@@ -144,37 +145,25 @@ static int open_bundle(const char *path) {
         return fd;
 }
 
-static int bundle_info(int argc, char *argv[]) {
-        static const struct option options[] = {
-                { "json", no_argument, NULL, 'j' },
-                {},
-        };
+int cmd_bundle_info(const CliArgs *c) {
         _cleanup_(manifest_freep) Manifest *m = NULL;
         _cleanup_free_ char *buf = NULL;
         _cleanup_close_ int fd = -EBADF;
-        bool json = false;
+        const char *path = c->operands[0];
+        bool json = cli_flag(c, CLI_JSON);
         size_t len;
         char t[64];
-        int c, r;
+        int r;
 
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
-                if (c != 'j')
-                        return -EINVAL;
-                json = true;
-        }
-        if (optind != argc - 1)
-                return usage_error("%s", "bundle info takes exactly one BUNDLE");
-
-        fd = open_bundle(argv[optind]);
+        fd = open_bundle(path);
         if (fd < 0)
                 return fd;
         r = bundle_read_manifest_unverified(fd, &buf, &len);
         if (r < 0)
-                return log_error_errno(r, "Cannot read the manifest of %s: %s", argv[optind], log_detail() ?: strerror(-r));
+                return log_error_errno(r, "Cannot read the manifest of %s: %s", path, log_detail() ?: strerror(-r));
         r = manifest_parse(buf, len, &m);
         if (r < 0)
-                return log_error_errno(r, "The manifest of %s is invalid: %s", argv[optind], log_detail() ?: strerror(-r));
+                return log_error_errno(r, "The manifest of %s is invalid: %s", path, log_detail() ?: strerror(-r));
 
         if (json) {
                 _cleanup_(json_object_putp) json_object *o = NULL, *mo = NULL;
@@ -192,7 +181,7 @@ static int bundle_info(int argc, char *argv[]) {
                 return 0;
         }
 
-        printf("NOT VERIFIED: this is what %s claims; run 'osupdate bundle verify' to check it.\n", argv[optind]);
+        printf("NOT VERIFIED: this is what %s claims; run 'osupdate bundle verify' to check it.\n", path);
         printf("  OS:            %s (%s)\n", m->os_id, m->architecture);
         printf("  Version:       %s\n", m->version);
         printf("  Min. version:  %s\n", m->min_version ?: "-");
@@ -210,38 +199,21 @@ static int bundle_info(int argc, char *argv[]) {
                        img->verity.data_block_size, img->verity.hash_block_size, img->hash_tree_file ?: "not included",
                        (unsigned long long) img->hash_tree_size);
                 printf("    Root hash:   %s\n", rh ?: "?");
-                printf("    Salt:        %s\n", salt ?: "?");
+                printf("    Salt:        %s\n", img->verity.salt_size == 0 ? MANIFEST_NO_SALT : salt ?: "?");
         }
         return 0;
 }
 
-static int bundle_verify(int argc, char *argv[]) {
-        enum { OPT_KEYS = 0x100, OPT_CONFIG };
-        static const struct option options[] = {
-                { "keys", required_argument, NULL, OPT_KEYS },
-                { "config", required_argument, NULL, OPT_CONFIG },
-                {},
-        };
+int cmd_bundle_verify(const CliArgs *c) {
         _cleanup_(config_done) Config cfg = {};
         _cleanup_(keyring_done) Keyring keyring = {};
         _cleanup_(manifest_freep) Manifest *m = NULL;
         _cleanup_close_ int fd = -EBADF;
-        const char *keys_dir = NULL, *config = NULL;
+        const char *keys_dir = cli_value(c, CLI_KEYS), *config = cli_value(c, CLI_CONFIG), *path = c->operands[0];
         SignatureReport rep = {};
         BundleReadOptions opts = {};
         char t[64];
-        int c, r;
-
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
-                switch (c) {
-                case OPT_KEYS: keys_dir = optarg; break;
-                case OPT_CONFIG: config = optarg; break;
-                default: return -EINVAL;
-                }
-        }
-        if (optind != argc - 1)
-                return usage_error("%s", "bundle verify takes exactly one BUNDLE");
+        int r;
 
         r = config_load(config, &cfg);
         if (r < 0)
@@ -249,7 +221,7 @@ static int bundle_verify(int argc, char *argv[]) {
         r = config_load_keyring(&cfg, keys_dir, &keyring);
         if (r < 0)
                 return r;
-        fd = open_bundle(argv[optind]);
+        fd = open_bundle(path);
         if (fd < 0)
                 return fd;
 
@@ -260,9 +232,9 @@ static int bundle_verify(int argc, char *argv[]) {
         };
         r = bundle_read_fd(fd, &opts, &m, &rep);
         if (r < 0)
-                return log_error_errno(r, "%s does not verify: %s", argv[optind], log_detail() ?: strerror(-r));
+                return log_error_errno(r, "%s does not verify: %s", path, log_detail() ?: strerror(-r));
 
-        printf("%s: OK\n", argv[optind]);
+        printf("%s: OK\n", path);
         printf("  OS:          %s %s (%s)\n", m->os_id, m->version, m->architecture);
         printf("  Expires:     %s\n", m->has_expires ? format_timestamp(t, sizeof t, m->expires) : "never");
         printf("  Signatures:  %u valid by trusted keys (%u required)\n", rep.valid, cfg.signatures_required);
@@ -277,16 +249,4 @@ static int bundle_verify(int argc, char *argv[]) {
                        m->images[i].hash_tree_file ? ", hash tree checked" : "");
         }
         return 0;
-}
-
-int cmd_bundle(int argc, char *argv[]) {
-        if (argc < 1)
-                return usage_error("%s", "bundle needs a verb: create, info or verify");
-        if (strcmp(argv[0], "create") == 0)
-                return bundle_create(argc, argv);
-        if (strcmp(argv[0], "info") == 0)
-                return bundle_info(argc, argv);
-        if (strcmp(argv[0], "verify") == 0)
-                return bundle_verify(argc, argv);
-        return usage_error("unknown bundle verb \"%s\" (create, info, verify)", argv[0]);
 }

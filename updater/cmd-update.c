@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
-#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "cli.h"
 #include "cmd-update.h"
 #include "config.h"
 #include "json-util.h"
@@ -24,67 +24,30 @@
 #include "facts.h"
 #include "verity-activate.h"
 
-enum { OPT_CONFIG = 0x100, OPT_KEYS, OPT_JSON, OPT_RAISE_FLOOR, OPT_STAGED, OPT_DRY_RUN };
-
 typedef struct Args {
         const char *config;
         const char *keys;
         bool json;
+        bool quiet;
         bool raise_floor;
         bool staged;
         bool dry_run;
         const char *operand;
 } Args;
 
-/* Parses the options every verb shares; `allowed` lists which. */
-static int parse_args(int argc, char *argv[], const char *verb, bool want_operand, unsigned allowed, Args *a) {
-        static const struct option options[] = {
-                { "config", required_argument, NULL, OPT_CONFIG },
-                { "keys", required_argument, NULL, OPT_KEYS },
-                { "json", no_argument, NULL, OPT_JSON },
-                { "raise-floor", no_argument, NULL, OPT_RAISE_FLOOR },
-                { "staged", no_argument, NULL, OPT_STAGED },
-                { "dry-run", no_argument, NULL, OPT_DRY_RUN },
-                {},
+/* The options the update verbs share; updater/cli.c has parsed and checked them. */
+static Args args_from_cli(const CliArgs *c) {
+        return (Args) {
+                .config = cli_value(c, CLI_CONFIG),
+                .keys = cli_value(c, CLI_KEYS),
+                .json = cli_flag(c, CLI_JSON),
+                .quiet = cli_quiet(c),
+                .raise_floor = cli_flag(c, CLI_RAISE_FLOOR),
+                .staged = cli_flag(c, CLI_STAGED),
+                .dry_run = cli_flag(c, CLI_DRY_RUN),
+                .operand = c->n_operands > 0 ? c->operands[0] : NULL,
         };
-        int c;
-
-        *a = (Args) {};
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
-                if (c == '?' || !(allowed & (1U << (c - OPT_CONFIG))))
-                        goto usage;
-                switch (c) {
-                case OPT_CONFIG: a->config = optarg; break;
-                case OPT_KEYS: a->keys = optarg; break;
-                case OPT_JSON: a->json = true; break;
-                case OPT_RAISE_FLOOR: a->raise_floor = true; break;
-                case OPT_STAGED: a->staged = true; break;
-                case OPT_DRY_RUN: a->dry_run = true; break;
-                }
-        }
-        if (a->staged) {
-                if (optind == argc && !a->dry_run)
-                        return 0;
-                goto usage;
-        }
-        if (want_operand && optind == argc - 1) {
-                a->operand = argv[optind];
-                return 0;
-        }
-        if (!want_operand && optind == argc)
-                return 0;
-usage:
-        fprintf(stderr, "osupdate: error: invalid arguments for '%s'. See 'osupdate --help'.\n", verb);
-        return -EINVAL;
 }
-
-#define A_CONFIG (1U << 0)
-#define A_KEYS (1U << 1)
-#define A_JSON (1U << 2)
-#define A_FLOOR (1U << 3)
-#define A_STAGED (1U << 4)
-#define A_DRY_RUN (1U << 5)
 
 static int load_config(const Args *a, Config *cfg) {
         return config_load(a->config, cfg);
@@ -94,7 +57,9 @@ static int fail(int r, const char *what) {
         return log_error_errno(r, "%s: %s", what, log_detail() ?: strerror(-r));
 }
 
-static void print_switch(const ApplyResult *res, const char *what) {
+static void print_switch(const Args *a, const ApplyResult *res, const char *what) {
+        if (a->quiet)
+                return;
         printf("%s: %s -> %s in slot %s%s.\n", what, res->previous_version ?: "(none)", res->version ?: "?",
                slot_name(res->slot), res->degraded ? " (verity checked in userspace: degraded, no device-mapper)" : "");
 }
@@ -206,20 +171,22 @@ static void print_dry_run(const Args *a, const ApplyResult *res, const DryRun *d
         }
 }
 
-static int install(int argc, char *argv[], bool activate) {
+static int install(const CliArgs *c, bool activate) {
         _cleanup_(config_done) Config cfg = {};
         _cleanup_(keyring_done) Keyring keyring = {};
         _cleanup_(apply_result_done) ApplyResult res = { .slot = -1 };
         _cleanup_(dry_run_done) DryRun dry = { .slot = -1 };
-        Progress p = { .tty = isatty(STDERR_FILENO), .start_usec = mono_usec() };
+        Args a = args_from_cli(c);
+        Progress p = { .tty = isatty(STDERR_FILENO) && !a.quiet, .start_usec = mono_usec() };
         InstallOptions o;
-        Args a;
         int r;
 
-        r = parse_args(argc, argv, activate ? "apply" : "fetch", true,
-                       A_CONFIG | A_KEYS | A_JSON | A_DRY_RUN | (activate ? A_STAGED : 0), &a);
-        if (r < 0)
-                return r;
+        if (a.staged && a.operand)
+                return cli_usage_error(c, "--staged takes no SOURCE: it switches to the staged slot");
+        if (a.staged && a.dry_run)
+                return cli_usage_error(c, "--staged and --dry-run exclude each other");
+        if (!a.staged && !a.operand)
+                return cli_usage_error(c, "missing SOURCE");
         r = load_config(&a, &cfg);
         if (r < 0)
                 return r;
@@ -231,7 +198,7 @@ static int install(int argc, char *argv[], bool activate) {
                 r = update_apply_staged(&cfg, &keyring, &res);
                 if (r < 0)
                         return fail(r, "apply --staged failed");
-                print_switch(&res, "Updated live");
+                print_switch(&a, &res, "Updated live");
                 return 0;
         }
         o = (InstallOptions) { .source = a.operand, .activate = activate, .dry_run = a.dry_run, .progress = on_progress, .userdata = &p };
@@ -254,31 +221,28 @@ static int install(int argc, char *argv[], bool activate) {
         if (r < 0)
                 return fail(r, activate ? "apply failed" : "fetch failed");
         if (activate)
-                print_switch(&res, "Updated live");
-        else if (!a.json)
+                print_switch(&a, &res, "Updated live");
+        else if (!a.json && !a.quiet)
                 printf("Fetched and verified %s into slot %s; 'osupdate apply --staged' switches to it.\n",
                        res.version ?: "?", slot_name(res.slot));
         return 0;
 }
 
-int cmd_apply(int argc, char *argv[]) {
-        return install(argc, argv, true);
+int cmd_apply(const CliArgs *c) {
+        return install(c, true);
 }
 
-int cmd_fetch(int argc, char *argv[]) {
-        return install(argc, argv, false);
+int cmd_fetch(const CliArgs *c) {
+        return install(c, false);
 }
 
-int cmd_rollback(int argc, char *argv[]) {
+int cmd_rollback(const CliArgs *c) {
         _cleanup_(config_done) Config cfg = {};
         _cleanup_(keyring_done) Keyring keyring = {};
         _cleanup_(apply_result_done) ApplyResult res = { .slot = -1 };
-        Args a;
+        Args a = args_from_cli(c);
         int r;
 
-        r = parse_args(argc, argv, "rollback", false, A_CONFIG | A_KEYS, &a);
-        if (r < 0)
-                return r;
         r = load_config(&a, &cfg);
         if (r < 0)
                 return r;
@@ -288,43 +252,39 @@ int cmd_rollback(int argc, char *argv[]) {
         r = update_rollback(&cfg, &keyring, &res);
         if (r < 0)
                 return fail(r, "rollback failed");
-        print_switch(&res, "Rolled back live");
+        print_switch(&a, &res, "Rolled back live");
         return 0;
 }
 
-int cmd_mark_good(int argc, char *argv[]) {
+int cmd_mark_good(const CliArgs *c) {
         _cleanup_(config_done) Config cfg = {};
-        Args a;
+        Args a = args_from_cli(c);
         int r;
 
-        r = parse_args(argc, argv, "mark-good", false, A_CONFIG | A_FLOOR, &a);
-        if (r < 0)
-                return r;
         r = load_config(&a, &cfg);
         if (r < 0)
                 return r;
         r = update_mark_good(&cfg, a.raise_floor);
         if (r < 0)
                 return fail(r, "mark-good failed");
-        printf("Marked the active slot good%s.\n", a.raise_floor ? " and raised the version floor to it" : "");
+        if (!a.quiet)
+                printf("Marked the active slot good%s.\n", a.raise_floor ? " and raised the version floor to it" : "");
         return 0;
 }
 
-int cmd_gc(int argc, char *argv[]) {
+int cmd_gc(const CliArgs *c) {
         _cleanup_(config_done) Config cfg = {};
-        Args a;
+        Args a = args_from_cli(c);
         int r;
 
-        r = parse_args(argc, argv, "gc", false, A_CONFIG, &a);
-        if (r < 0)
-                return r;
         r = load_config(&a, &cfg);
         if (r < 0)
                 return r;
         r = update_gc(&cfg);
         if (r < 0)
                 return fail(r, "gc failed");
-        printf("Freed %d slot(s).\n", r);
+        if (!a.quiet)
+                printf("Freed %d slot(s).\n", r);
         return 0;
 }
 
@@ -345,7 +305,7 @@ static const char *action_policy(SwitchAction a) {
         return a == SWITCH_NOW ? "force" : a == SWITCH_DEFER ? "defer" : a == SWITCH_SKIP ? "skip" : "none";
 }
 
-int cmd_status(int argc, char *argv[]) {
+int cmd_status(const CliArgs *c) {
         _cleanup_(config_done) Config cfg = {};
         _cleanup_(state_done) State s = {};
         _cleanup_(policy_set_done) PolicySet policies = {};
@@ -359,11 +319,8 @@ int cmd_status(int argc, char *argv[]) {
         const char *mode;
         bool dm;
         int beneath, r;
-        Args a;
+        Args a = args_from_cli(c);
 
-        r = parse_args(argc, argv, "status", false, A_CONFIG | A_JSON, &a);
-        if (r < 0)
-                return r;
         r = load_config(&a, &cfg);
         if (r < 0)
                 return r;
@@ -480,52 +437,28 @@ int cmd_status(int argc, char *argv[]) {
         return 0;
 }
 
-/* osupdate release [--pid PID] [--check] [--expired] [--config FILE] */
-int cmd_release(int argc, char *argv[]) {
-        enum { R_CONFIG = 0x100, R_PID, R_CHECK, R_EXPIRED, R_NOT_BEFORE };
-        static const struct option options[] = {
-                { "config", required_argument, NULL, R_CONFIG },
-                { "pid", required_argument, NULL, R_PID },
-                { "check", no_argument, NULL, R_CHECK },
-                { "expired", no_argument, NULL, R_EXPIRED },
-                { "not-before", required_argument, NULL, R_NOT_BEFORE },
-                {},
-        };
+/* osupdate release [--pid PID] [--check] [--expired] [--not-before EPOCH] [--config FILE] */
+int cmd_release(const CliArgs *c) {
         _cleanup_(config_done) Config cfg = {};
         _cleanup_close_ int lock = -EBADF;
-        const char *config = NULL;
-        bool check = false, expired = false;
+        const char *config = cli_value(c, CLI_CONFIG), *v;
+        bool check = cli_flag(c, CLI_CHECK), expired = cli_flag(c, CLI_EXPIRED), quiet = cli_quiet(c);
         uint64_t not_before = 0;
         unsigned pid = 0;
-        int c, r;
+        int r;
 
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
-                switch (c) {
-                case R_CONFIG: config = optarg; break;
-                case R_PID:
-                        if (parse_unsigned(optarg, &pid) < 0 || pid == 0 || pid > INT32_MAX) {
-                                fprintf(stderr, "osupdate: error: invalid --pid \"%s\"\n", optarg);
-                                return -EINVAL;
-                        }
-                        break;
-                case R_CHECK: check = true; break;
-                case R_EXPIRED: expired = true; break;
-                case R_NOT_BEFORE:
-                        /* The deadline timer: sleep here, holding nothing, then enforce. */
-                        /* A deadline is at most days away: a time years ahead is a mistake. */
-                        if (parse_uint64(optarg, &not_before) < 0 || not_before > (uint64_t) time(NULL) + 366ULL * 24 * 3600) {
-                                fprintf(stderr, "osupdate: error: invalid --not-before \"%s\"\n", optarg);
-                                return -EINVAL;
-                        }
-                        expired = true;
-                        break;
-                default: return -EINVAL;
-                }
-        if (optind != argc || (check && expired)) {
-                fprintf(stderr, "osupdate: error: invalid arguments for 'release'. See 'osupdate --help'.\n");
-                return -EINVAL;
-        }
+        v = cli_value(c, CLI_PID);
+        if (v && (parse_unsigned(v, &pid) < 0 || pid == 0 || pid > INT32_MAX))
+                return cli_usage_error(c, "invalid --pid \"%s\"", v);
+        /* The deadline timer: sleep here, holding nothing, then enforce. A deadline is at most days
+         * away: a time years ahead is a mistake. */
+        v = cli_value(c, CLI_NOT_BEFORE);
+        if (v && (parse_uint64(v, &not_before) < 0 || not_before > (uint64_t) time(NULL) + 366ULL * 24 * 3600))
+                return cli_usage_error(c, "invalid --not-before \"%s\"", v);
+        if (v)
+                expired = true;
+        if (check && expired)
+                return cli_usage_error(c, "--check and --expired (or --not-before) exclude each other");
         r = config_load(config, &cfg);
         if (r < 0)
                 return r;
@@ -555,7 +488,8 @@ int cmd_release(int argc, char *argv[]) {
                 r = release_expired(&cfg);
                 if (r < 0)
                         return fail(r, "release --expired failed");
-                printf("Forced %d namespace(s) past their deadline.\n", r);
+                if (!quiet)
+                        printf("Forced %d namespace(s) past their deadline.\n", r);
                 return 0;
         }
         (void) release_expired(&cfg);
@@ -563,9 +497,11 @@ int cmd_release(int argc, char *argv[]) {
         if (r < 0)
                 return fail(r, "release failed");
         if (r == 0) {
-                printf("Nothing pending for this namespace: nothing changed.\n");
+                if (!quiet)
+                        printf("Nothing pending for this namespace: nothing changed.\n");
                 return -EALREADY;
         }
-        printf("Released: this namespace now sees the new /usr.\n");
+        if (!quiet)
+                printf("Released: this namespace now sees the new /usr.\n");
         return 0;
 }

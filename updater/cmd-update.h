@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* osupdate apply | status | mark-good | rollback | gc; argv[0] is the verb. */
-int cmd_apply(int argc, char *argv[]);
-int cmd_fetch(int argc, char *argv[]);
-int cmd_status(int argc, char *argv[]);
-int cmd_mark_good(int argc, char *argv[]);
-int cmd_rollback(int argc, char *argv[]);
-int cmd_gc(int argc, char *argv[]);
-int cmd_release(int argc, char *argv[]);
+#include "cli.h"
+
+/* osupdate apply | fetch | status | mark-good | rollback | gc | release, parsed by updater/cli.c. */
+int cmd_apply(const CliArgs *c);
+int cmd_fetch(const CliArgs *c);
+int cmd_status(const CliArgs *c);
+int cmd_mark_good(const CliArgs *c);
+int cmd_rollback(const CliArgs *c);
+int cmd_gc(const CliArgs *c);
+int cmd_release(const CliArgs *c);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +29,10 @@ static int run(char *const argv[]) {
                 int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
                 if (null >= 0)
                         (void) dup2(null, STDOUT_FILENO);
+                /* We pass the timestamps explicitly. With SOURCE_DATE_EPOCH in its environment
+                 * mkfs.erofs merely clamps newer mtimes (older ones survive) and mksquashfs refuses
+                 * to run alongside -mkfs-time/-all-time. */
+                (void) unsetenv("SOURCE_DATE_EPOCH");
                 execvp(argv[0], argv);
                 fprintf(stderr, "osupdate: error: cannot run %s: %s\n", argv[0], strerror(errno));
                 _exit(127);
@@ -78,7 +83,13 @@ int image_build(const char *tree, const char *fstype, const char *os_id, const c
                 return run(argv);
         }
         if (strcmp(fstype, "squashfs") == 0) {
-                /* squashfs has no UUID; its timestamps are all fixed. The image is padded to 4 KiB. */
+                /* squashfs has no UUID; its timestamps are all fixed (32-bit ones). Directory
+                 * entries are sorted and -reproducible is mksquashfs' default, so neither the
+                 * order files were created in nor the threads change a byte. The image is padded
+                 * to 4 KiB. */
+                if ((uint64_t) epoch > UINT32_MAX)
+                        return log_error_errno(EINVAL, "squashfs stores 32-bit timestamps: %lld is past 2106.",
+                                               (long long) epoch);
                 char *argv[] = { (char *) "mksquashfs", (char *) tree, (char *) out, (char *) "-noappend",
                                  (char *) "-quiet", (char *) "-no-progress", (char *) "-all-root",
                                  (char *) "-mkfs-time", t, (char *) "-all-time", t, NULL };

@@ -2,17 +2,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
-#include "cmd-bundle.h"
-#include "cmd-update.h"
+#include "cli.h"
 #include "log.h"
-
-#define OSUPDATE_VERSION "0.1"
 
 /* One table of meanings: docs/exit-codes.md documents each row, tests check them. */
 static const struct {
@@ -63,31 +59,6 @@ static int exit_code_of(int r) {
         return 1;
 }
 
-static void help(void) {
-        printf("osupdate %s — A/B updates of a read-only /usr, live and without a downgrade window\n\n"
-               "Publisher:\n"
-               "  osupdate bundle create --key PRIV.pem [--key PRIV2.pem …] --version V --os-id ID\n"
-               "                         [--arch ARCH] (--tree DIR | --image FILE [--hash-tree FILE])\n"
-               "                         [--fstype erofs|squashfs] [--min-version V] [--expires TIME] [--critical]\n"
-               "                         -o OUT.osup\n"
-               "  osupdate bundle info BUNDLE [--json]        show the manifest (NOT verified)\n"
-               "  osupdate bundle verify BUNDLE [--keys DIR] [--config FILE]\n\n"
-               "Device:\n"
-               "  osupdate apply SOURCE [--keys DIR] [--config FILE] [--json]   update /usr live, in every namespace\n"
-               "  osupdate apply --staged [--config FILE]              switch live to what fetch staged\n"
-               "  osupdate fetch SOURCE [--keys DIR] [--config FILE] [--json]   verify into the inactive slot only\n"
-               "                         SOURCE: a bundle file, or an http:// or https:// URL (resumable)\n"
-               "  osupdate status [--json] [--config FILE]\n"
-               "  osupdate mark-good [--raise-floor] [--config FILE]   confirm the active slot\n"
-               "  osupdate rollback [--config FILE]                    back to the other slot, live\n"
-               "  osupdate gc [--config FILE]                          empty unused slots\n"
-               "  osupdate release [--pid PID] [--check] [--config FILE]   drop a deferred old /usr (exit 40: none)\n"
-               "  osupdate release --expired [--config FILE]           force deferrals past their deadline\n\n"
-               "TIME is 2027-01-01T00:00:00Z, @EPOCH or +SPAN (e.g. +30d). Exit codes: docs/exit-codes.md.\n"
-               "OSUPDATE_DEBUG=1 prints debug messages.\n",
-               OSUPDATE_VERSION);
-}
-
 int main(int argc, char *argv[]) {
         int r;
 
@@ -97,37 +68,6 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "osupdate: error: cannot initialize libcurl\n");
                 return 1;
         }
-        if (argc < 2) {
-                help();
-                return 2;
-        }
-        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-                help();
-                return 0;
-        }
-        if (strcmp(argv[1], "--version") == 0) {
-                printf("osupdate %s\n", OSUPDATE_VERSION);
-                return 0;
-        }
-        if (strcmp(argv[1], "bundle") == 0)
-                r = cmd_bundle(argc - 2, argv + 2);
-        else if (strcmp(argv[1], "apply") == 0)
-                r = cmd_apply(argc - 1, argv + 1);
-        else if (strcmp(argv[1], "fetch") == 0)
-                r = cmd_fetch(argc - 1, argv + 1);
-        else if (strcmp(argv[1], "status") == 0)
-                r = cmd_status(argc - 1, argv + 1);
-        else if (strcmp(argv[1], "mark-good") == 0)
-                r = cmd_mark_good(argc - 1, argv + 1);
-        else if (strcmp(argv[1], "rollback") == 0)
-                r = cmd_rollback(argc - 1, argv + 1);
-        else if (strcmp(argv[1], "gc") == 0)
-                r = cmd_gc(argc - 1, argv + 1);
-        else if (strcmp(argv[1], "release") == 0)
-                r = cmd_release(argc - 1, argv + 1);
-        else {
-                fprintf(stderr, "osupdate: error: unknown command \"%s\". See 'osupdate --help'.\n", argv[1]);
-                return 2;
-        }
+        r = cli_run(argc, argv);
         return exit_code_of(r);
 }

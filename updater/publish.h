@@ -30,6 +30,10 @@ typedef struct PublishRequest {
         time_t now;                     /* "created", and the members' mtime */
         time_t expires;                 /* 0: never */
         time_t epoch;                   /* the image's timestamps (SOURCE_DATE_EPOCH) */
+        /* SOURCE_DATE_EPOCH was given: the verity salt and superblock UUID are derived from the
+         * image instead of drawn at random, so the same input gives the same bundle bytes (the
+         * caller sets now = epoch). */
+        bool reproducible;
         bool critical;
         const char *output;             /* the bundle, written atomically */
 } PublishRequest;

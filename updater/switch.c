@@ -140,9 +140,21 @@ int switch_to_slot(const Config *cfg, const Keyring *keyring, State *s, int slot
         tree_fd = safe_close(tree_fd);
 
         r = os_release_read_at(mnt, "lib/os-release", &o);
-        if (r == -ENOENT || r == -EBADFD || r == -ELOOP) {
+        if (r == -ENOENT || r == -ENOTDIR || r == -EBADFD || r == -ELOOP || r == -EXDEV) {
                 /* Verified bytes without a plain lib/os-release: not the /usr image it claims. */
                 r = log_debug_errno(EILSEQ, "The image has no readable lib/os-release: it does not look like a /usr image.");
+                goto fail_reject;
+        }
+        if (r == -EFBIG) {
+                /* systemd would read it, but it is the image's own choice: the slot is not kept. */
+                r = log_debug_errno(EILSEQ, "The image's lib/os-release is larger than 64 KiB, all we read of a file "
+                                            "someone else made.");
+                goto fail_reject;
+        }
+        if (r == -EILSEQ) {
+                /* A NUL byte or invalid UTF-8 in an assignment: systemd refuses the whole file. */
+                r = log_debug_errno(EILSEQ, "The image's lib/os-release is not one systemd would read "
+                                            "(a NUL byte or invalid UTF-8).");
                 goto fail_reject;
         }
         if (r < 0) {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hex.h"
 #include "json-util.h"
@@ -97,19 +98,23 @@ static int parse_verity(json_object *v, ManifestImage *img) {
             (r = dup_string(v, "salt", false, &salt)) < 0 || (r = dup_string(v, "root_hash", false, &root)) < 0)
                 return r;
         if (strlen(alg) >= sizeof img->verity.hash_name)
-                return bad("unsupported hash algorithm \"%s\".", alg);
+                return bad("hash algorithm \"%s\" is not supported: only " VERITY_SUPPORTED_HASHES ".", alg);
         strcpy(img->verity.hash_name, alg);
         if (verity_digest_size(&img->verity) == 0)
-                return bad("unsupported hash algorithm \"%s\".", alg);
-        if (hex_decode(salt, &salt_bin, &salt_len) < 0 || salt_len > VERITY_MAX_SALT_SIZE)
-                return bad("\"salt\" must be 1…%u bytes in hex.", VERITY_MAX_SALT_SIZE);
+                return bad("hash algorithm \"%s\" is not supported: only " VERITY_SUPPORTED_HASHES ".", alg);
+        /* No salt is "-", as veritysetup writes it (--salt=-): a JSON string is never empty here. */
+        if (strcmp(salt, MANIFEST_NO_SALT) == 0)
+                salt_len = 0;
+        else if (hex_decode(salt, &salt_bin, &salt_len) < 0 || salt_len > VERITY_MAX_SALT_SIZE)
+                return bad("\"salt\" must be 1…%u bytes in hex, or \"" MANIFEST_NO_SALT "\" for none.", VERITY_MAX_SALT_SIZE);
         if (hex_decode(root, &root_bin, &root_len) < 0 || root_len != verity_digest_size(&img->verity))
                 return bad("\"root_hash\" must be a %s digest in hex.", alg);
 
         img->verity.data_block_size = (uint32_t) dbs;
         img->verity.hash_block_size = (uint32_t) hbs;
         img->verity.data_size = img->size;
-        memcpy(img->verity.salt, salt_bin, salt_len);
+        if (salt_len > 0)
+                memcpy(img->verity.salt, salt_bin, salt_len);
         img->verity.salt_size = salt_len;
         memcpy(img->root_hash, root_bin, root_len);
         img->root_hash_size = root_len;
@@ -118,6 +123,15 @@ static int parse_verity(json_object *v, ManifestImage *img) {
         if (r < 0)
                 return bad("image \"%s\": invalid verity parameters (block sizes must be powers of two from 512 "
                            "to 1 MiB and the size a multiple of the data block size).", img->name);
+        /* Valid, but the kernel here would refuse it: blocks larger than this machine's page. */
+        {
+                long ps = sysconf(_SC_PAGESIZE);
+
+                r = verity_params_check_page_size(&img->verity, ps > 0 ? (size_t) ps : VERITY_PORTABLE_PAGE_SIZE);
+                if (r < 0)
+                        return log_debug_errno(EMEDIUMTYPE, "manifest.json: image \"%s\" cannot be used on this machine: %s",
+                                               img->name, log_detail() ?: "block size larger than the page size");
+        }
 
         r = json_get_object(v, "hash_tree", true, &tree);
         if (r < 0)
@@ -350,7 +364,8 @@ int manifest_format(const Manifest *m, char **ret) {
 
         for (size_t i = 0; i < m->n_images; i++) {
                 const ManifestImage *img = &m->images[i];
-                _cleanup_free_ char *salt = hex_encode(img->verity.salt, img->verity.salt_size);
+                _cleanup_free_ char *salt = img->verity.salt_size > 0 ? hex_encode(img->verity.salt, img->verity.salt_size)
+                                                                     : strdup(MANIFEST_NO_SALT);
                 _cleanup_free_ char *rh = hex_encode(img->root_hash, img->root_hash_size);
                 json_object *o = json_object_new_object(), *v = json_object_new_object();
 

@@ -19,13 +19,15 @@
  *   "images": [{
  *       "name": "usr", "file": "usr.erofs", "size": 8192, "fstype": "erofs",
  *       "verity": { "hash_algorithm": "sha256", "data_block_size": 4096, "hash_block_size": 4096,
- *                   "salt": "<hex>", "root_hash": "<hex>",
+ *                   "salt": "<hex>" (or "-": none), "root_hash": "<hex>",
  *                   "hash_tree": { "file": "usr.verity", "size": 8192 } }   (hash_tree optional)
  *   }]
  * }
  * Unknown keys are refused: a new field means a new format version. */
 
 #define MANIFEST_FORMAT 1U
+/* "salt" of a tree without one, as veritysetup spells it (--salt=-). */
+#define MANIFEST_NO_SALT "-"
 #define MANIFEST_MAX_SIZE (1024U * 1024U)
 #define MANIFEST_MAX_IMAGES 8U
 /* No image we accept is larger than 1 TiB; every size computation stays far from overflow. */
@@ -58,7 +60,8 @@ typedef struct Manifest {
 } Manifest;
 
 /* Parses and validates. -EPROTONOSUPPORT for another format version, -EUCLEAN for anything
- * malformed (syntax, missing or unknown fields, wrong types, bad values, sizes out of range). */
+ * malformed (syntax, missing or unknown fields, wrong types, bad values, sizes out of range),
+ * -EMEDIUMTYPE for verity blocks larger than this machine's page size (the kernel refuses them). */
 int manifest_parse(const char *buf, size_t len, Manifest **ret);
 
 /* Serializes m as JSON (pretty, stable key order). m is validated first. */

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,7 +36,7 @@ struct verity_sb {
 _Static_assert(sizeof(struct verity_sb) == VERITY_SUPERBLOCK_SIZE, "superblock size");
 
 #define BATCH_SIZE (2U * 1024U * 1024U)
-/* Data handed over in one piece (a mapping) is hashed in larger steps without a copy: fewer
+/* Data handed over in one large piece is hashed in larger steps without a copy: fewer
  * hand-overs between threads. */
 #define DIRECT_SIZE (32U * 1024U * 1024U)
 
@@ -75,7 +74,8 @@ static int layout_compute(const VerityParams *p, VerityLayout *ret) {
         l.digest_size = digest_size_of(p->hash_name);
         if (l.digest_size == 0)
                 return -EINVAL;
-        if (!is_pow2_in(p->data_block_size, 512, 1024 * 1024) || !is_pow2_in(p->hash_block_size, 512, 1024 * 1024))
+        if (!is_pow2_in(p->data_block_size, VERITY_MIN_BLOCK_SIZE, VERITY_MAX_BLOCK_SIZE) ||
+            !is_pow2_in(p->hash_block_size, VERITY_MIN_BLOCK_SIZE, VERITY_MAX_BLOCK_SIZE))
                 return -EINVAL;
         if (p->hash_block_size < l.digest_size * 2 || p->salt_size > VERITY_MAX_SALT_SIZE)
                 return -EINVAL;
@@ -130,6 +130,25 @@ int verity_params_check(const VerityParams *p, uint64_t *ret_tree_size) {
         return 0;
 }
 
+int verity_params_check_page_size(const VerityParams *p, size_t page_size) {
+        /* drivers/md/dm-verity-target.c: a data block is a power of two from the device's logical
+         * block size (512 for a loop device) to PAGE_SIZE. Hash blocks may be larger on the kernel's
+         * side; we hold them to the same bound, as veritysetup's default does. */
+        if (p->data_block_size > page_size)
+                return log_debug_errno(EOPNOTSUPP,
+                                       "dm-verity data block size %u is larger than the page size %zu: the kernel's dm-verity "
+                                       "accepts data blocks only from 512 bytes up to the page size.",
+                                       p->data_block_size, page_size);
+        if (p->hash_block_size > page_size)
+                return log_debug_errno(EOPNOTSUPP,
+                                       "dm-verity hash block size %u is larger than the page size %zu: block sizes must be "
+                                       "from 512 bytes up to the page size.",
+                                       p->hash_block_size, page_size);
+        if (p->data_block_size < VERITY_MIN_BLOCK_SIZE || p->hash_block_size < VERITY_MIN_BLOCK_SIZE)
+                return log_debug_errno(EOPNOTSUPP, "dm-verity block sizes must be at least 512 bytes.");
+        return 0;
+}
+
 unsigned verity_default_threads(void) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -151,11 +170,15 @@ static int superblock_build(const VerityParams *p, const VerityLayout *l, struct
         memcpy(sb->signature, "verity\0\0", 8);
         sb->version = htole32(1);
         sb->hash_type = htole32(1);
-        if (RAND_bytes(sb->uuid, sizeof sb->uuid) != 1)
-                return -EIO;
-        /* Make it a valid version-4 UUID, as veritysetup does. */
-        sb->uuid[6] = (sb->uuid[6] & 0x0f) | 0x40;
-        sb->uuid[8] = (sb->uuid[8] & 0x3f) | 0x80;
+        if (p->has_uuid)
+                memcpy(sb->uuid, p->uuid, sizeof sb->uuid);
+        else {
+                if (RAND_bytes(sb->uuid, sizeof sb->uuid) != 1)
+                        return -EIO;
+                /* Make it a valid version-4 UUID, as veritysetup does. */
+                sb->uuid[6] = (sb->uuid[6] & 0x0f) | 0x40;
+                sb->uuid[8] = (sb->uuid[8] & 0x3f) | 0x80;
+        }
         memcpy(sb->algorithm, p->hash_name, strnlen(p->hash_name, sizeof sb->algorithm - 1));
         sb->data_block_size = htole32(p->data_block_size);
         sb->hash_block_size = htole32(p->hash_block_size);
@@ -165,31 +188,67 @@ static int superblock_build(const VerityParams *p, const VerityLayout *l, struct
         return 0;
 }
 
+/* An algorithm name from the superblock, fit to be printed. */
+static const char *printable_name(const char *s, char *buf, size_t size) {
+        size_t n = 0;
+
+        for (; *s && n + 1 < size; s++)
+                buf[n++] = *s >= 0x21 && *s < 0x7f ? *s : '?';
+        buf[n] = 0;
+        return buf;
+}
+
 int verity_superblock_parse(const void *buf, size_t len, VerityParams *ret) {
         const struct verity_sb *sb = buf;
         VerityParams p = {};
+        char name[sizeof sb->algorithm + 1], shown[sizeof sb->algorithm + 1];
+        uint32_t version, hash_type;
         uint64_t blocks;
-        size_t alen;
+        size_t ds;
 
-        if (len < sizeof *sb)
-                return -EBADMSG;
-        if (memcmp(sb->signature, "verity\0\0", 8) != 0 || le32toh(sb->version) != 1 || le32toh(sb->hash_type) != 1)
-                return -EBADMSG;
-        alen = strnlen((const char *) sb->algorithm, sizeof sb->algorithm);
-        if (alen == 0 || alen >= sizeof p.hash_name)
-                return -EBADMSG;
-        memcpy(p.hash_name, sb->algorithm, alen);
+        if (len < sizeof *sb || memcmp(sb->signature, "verity\0\0", 8) != 0)
+                return log_debug_errno(EBADMSG, "no veritysetup superblock (a tree made with --no-superblock, or no tree at all).");
+        version = le32toh(sb->version);
+        if (version != 1)
+                return log_debug_errno(EBADMSG, "verity superblock version %" PRIu32 " is not supported: only version 1.",
+                                       version);
+        hash_type = le32toh(sb->hash_type);
+        if (hash_type == 0)
+                return log_debug_errno(EBADMSG, "hash tree format 0 (Chrome OS, salt after the data) is not supported: "
+                                                "only format 1 (veritysetup's default).");
+        if (hash_type != 1)
+                return log_debug_errno(EBADMSG, "hash tree format %" PRIu32 " is unknown: only format 1 is supported.",
+                                       hash_type);
+
+        memcpy(name, sb->algorithm, sizeof sb->algorithm);
+        name[sizeof sb->algorithm] = 0;
+        ds = digest_size_of(name);
+        if (ds == 0)
+                return log_debug_errno(EBADMSG, "hash algorithm \"%s\" is not supported: only " VERITY_SUPPORTED_HASHES ".",
+                                       printable_name(name, shown, sizeof shown));
+        strcpy(p.hash_name, name);
+
         p.data_block_size = le32toh(sb->data_block_size);
         p.hash_block_size = le32toh(sb->hash_block_size);
+        if (!is_pow2_in(p.data_block_size, VERITY_MIN_BLOCK_SIZE, VERITY_MAX_BLOCK_SIZE) ||
+            !is_pow2_in(p.hash_block_size, VERITY_MIN_BLOCK_SIZE, VERITY_MAX_BLOCK_SIZE))
+                return log_debug_errno(EBADMSG, "verity block sizes %" PRIu32 "/%" PRIu32 " are not powers of two from 512 bytes to 1 MiB.",
+                                       p.data_block_size, p.hash_block_size);
+        if (p.hash_block_size < 2 * ds)
+                return log_debug_errno(EBADMSG, "hash block size %" PRIu32 " cannot hold two %s digests.",
+                                       p.hash_block_size, p.hash_name);
         p.salt_size = le16toh(sb->salt_size);
         if (p.salt_size > VERITY_MAX_SALT_SIZE)
-                return -EBADMSG;
+                return log_debug_errno(EBADMSG, "verity salt of %zu bytes: at most %u.", p.salt_size, VERITY_MAX_SALT_SIZE);
         memcpy(p.salt, sb->salt, p.salt_size);
+        memcpy(p.uuid, sb->uuid, sizeof p.uuid);
+        p.has_uuid = true;
         blocks = le64toh(sb->data_blocks);
-        if (__builtin_mul_overflow(blocks, (uint64_t) p.data_block_size, &p.data_size))
-                return -EBADMSG;
+        if (blocks == 0 || __builtin_mul_overflow(blocks, (uint64_t) p.data_block_size, &p.data_size))
+                return log_debug_errno(EBADMSG, "verity superblock states %" PRIu64 " data blocks.", blocks);
         if (verity_params_check(&p, NULL) < 0)
-                return -EBADMSG;
+                return log_debug_errno(EBADMSG, "verity superblock states parameters out of range (%" PRIu64 " data blocks).",
+                                       blocks);
         *ret = p;
         return 0;
 }
@@ -236,22 +295,23 @@ struct VerityHasher {
         uint8_t *job_digests;
         size_t job_blocks;
         atomic_size_t job_next;
+        size_t chunk_blocks;
         int job_error;
 };
 
 /* Work on the current job in chunks taken from a shared counter, until none is left: workers do
  * this as soon as a job is posted, the caller whenever it would otherwise wait for them. */
-#define CHUNK_BLOCKS 16U
+#define CHUNK_BYTES (64U * 1024U)
 
 static int hash_chunks(VerityHasher *h, EVP_MD_CTX *ctx) {
         size_t n = h->job_blocks, bs = h->p.data_block_size, ds = h->l.digest_size;
 
         for (;;) {
-                size_t from = atomic_fetch_add(&h->job_next, CHUNK_BLOCKS), to;
+                size_t from = atomic_fetch_add(&h->job_next, h->chunk_blocks), to;
 
                 if (from >= n)
                         return 0;
-                to = MIN(from + CHUNK_BLOCKS, n);
+                to = MIN(from + h->chunk_blocks, n);
                 for (size_t i = from; i < to; i++) {
                         int r = hash_salted(ctx, h->md, &h->p, h->job_data + i * bs, bs, h->job_digests + i * ds);
                         if (r < 0)
@@ -462,6 +522,7 @@ int verity_hasher_new(const VerityParams *p, int tree_fd, unsigned threads, Veri
                 if (!h->level_buf[i])
                         goto fail;
         }
+        h->chunk_blocks = MAX(CHUNK_BYTES / p->data_block_size, 1U);
         h->batch_cap = MAX(BATCH_SIZE / p->data_block_size, 1U) * p->data_block_size;
         h->direct_cap = MAX(DIRECT_SIZE / p->data_block_size, 1U) * p->data_block_size;
         for (unsigned i = 0; i < 2; i++) {
@@ -542,6 +603,24 @@ int verity_hasher_update(VerityHasher *h, const void *data, size_t len) {
                                 return r;
                         p += n;
                         len -= n;
+                        continue;
+                }
+                /* A large piece after a partly filled batch: complete the block in the batch, hand
+                 * the batch over as it is, and take the rest of the piece straight. */
+                if (h->batch_fill > 0 && len >= h->batch_cap) {
+                        n = (bs - h->batch_fill % bs) % bs;
+                        memcpy(h->batch[h->cur] + h->batch_fill, p, n);
+                        h->batch_fill += n;
+                        p += n;
+                        len -= n;
+                        if (h->workers)
+                                r = submit_batch(h, h->batch_fill / bs);
+                        else {
+                                r = process_blocks(h, h->batch[h->cur], h->batch_fill / bs);
+                                h->batch_fill = 0;
+                        }
+                        if (r < 0)
+                                return r;
                         continue;
                 }
                 n = MIN(len, h->batch_cap - h->batch_fill);
@@ -625,34 +704,72 @@ VerityHasher *verity_hasher_free(VerityHasher *h) {
         return NULL;
 }
 
+/* pread() until len bytes; a short count means the file ended early. */
+static ssize_t pread_full(int fd, uint8_t *buf, size_t len, uint64_t off) {
+        size_t done = 0;
+
+        while (done < len) {
+                ssize_t n = pread(fd, buf + done, len - done, (off_t) (off + done));
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                done += (size_t) n;
+        }
+        return (ssize_t) done;
+}
+
+/* Feeds the first h->p.data_size bytes of fd to h. The file is read with pread() straight into the
+ * hasher's two batch buffers: while the workers hash one, this thread reads into the other, then
+ * helps with what is left of it. A read() copy costs less here than hashing out of a mapping
+ * (faulting pages in, mapping and unmapping windows: docs/benchmarks.md), and memory stays at the
+ * two buffers whatever the file's size. */
+static int hash_fd_into(VerityHasher *h, int fd) {
+        size_t bs = h->p.data_block_size;
+        int r;
+
+        (void) posix_fadvise(fd, 0, (off_t) h->p.data_size, POSIX_FADV_SEQUENTIAL);
+        for (uint64_t off = 0; off < h->p.data_size;) {
+                size_t n = (size_t) MIN((uint64_t) h->batch_cap, h->p.data_size - off);
+                ssize_t k;
+
+                k = pread_full(fd, h->batch[h->cur], n, off);
+                if (k < 0)
+                        return (int) k;
+                if ((size_t) k != n)
+                        return -EBADMSG; /* the file shrank */
+                off += n;
+                /* data_size and batch_cap are whole blocks, so n is too. */
+                if (h->workers)
+                        r = submit_batch(h, n / bs);
+                else
+                        r = process_blocks(h, h->batch[h->cur], n / bs);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int verity_hash_fd(int fd, const VerityParams *p, int tree_fd, unsigned threads, uint8_t *ret_root,
                    size_t *ret_root_size) {
-        VerityHasher *h = NULL;
+        _cleanup_(verity_hasher_freep) VerityHasher *h = NULL;
         struct stat st;
-        void *map;
         int r;
 
         if (fstat(fd, &st) < 0)
                 return -errno;
         if ((uint64_t) st.st_size != p->data_size)
                 return -EBADMSG;
-        if ((uint64_t) st.st_size > SIZE_MAX)
-                return -EFBIG;
-        /* Hash straight out of the page cache: a read() copy cost a fifth of the time here, and a
-         * shared mapping read sequentially faults pages in ahead (docs/benchmarks.md). */
-        map = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-        if (map == MAP_FAILED)
-                return -errno;
-        (void) madvise(map, (size_t) st.st_size, MADV_SEQUENTIAL);
-
         r = verity_hasher_new(p, tree_fd, threads, &h);
-        if (r >= 0)
-                r = verity_hasher_update(h, map, (size_t) st.st_size);
-        if (r >= 0)
-                r = verity_hasher_finish(h, ret_root, ret_root_size);
-        verity_hasher_free(h);
-        (void) munmap(map, (size_t) st.st_size);
-        return r;
+        if (r < 0)
+                return r;
+        r = hash_fd_into(h, fd);
+        if (r < 0)
+                return r;
+        return verity_hasher_finish(h, ret_root, ret_root_size);
 }
 
 /* ---- tree checker ---- */
@@ -709,7 +826,7 @@ static int checker_superblock(VerityTreeChecker *c) {
         size_t hbs = c->p.hash_block_size;
 
         if (verity_superblock_parse(c->block, hbs, &got) < 0)
-                return log_debug_errno(EBADMSG, "Hash tree superblock is invalid.");
+                return log_debug_errno(EBADMSG, "Hash tree superblock is invalid: %s", log_detail() ?: "unreadable");
         if (strcmp(got.hash_name, c->p.hash_name) != 0 || got.data_block_size != c->p.data_block_size ||
             got.hash_block_size != c->p.hash_block_size || got.data_size != c->p.data_size ||
             got.salt_size != c->p.salt_size || memcmp(got.salt, c->p.salt, got.salt_size) != 0)

@@ -6,7 +6,9 @@
 /* Compares two version strings by the UAPI Group's version format rules (the rules of systemd's
  * strverscmp_improved()): segments of digits compare numerically and are newer than letters,
  * '~' marks a pre-release (older), '-' separates version and release, '^' marks a patch level,
- * '.' separates segments. Returns <0, 0, >0. */
+ * '.' separates segments, any other character is skipped. NULL and "" are the empty version,
+ * older than any segment and newer than a '~' ("~" < "~1" < "" == "_" < "a" < "0"). Returns <0, 0,
+ * >0. */
 int version_compare(const char *a, const char *b);
 
 /* A version we accept in a manifest: non-empty, at most 128 bytes, only [A-Za-z0-9~^._+-],

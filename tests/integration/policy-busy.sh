@@ -57,7 +57,7 @@ pending_before=$(sha256sum <"$T/run/pending.json")
 expect "release --pid of no process" 41 "No such process 999999999" osup release --pid 999999999
 expect "release --check --pid of no process" 41 "No such process" osup release --check --pid 999999999
 expect "release --pid that is no number" 2 "invalid --pid" osup release --pid abc
-expect "release --check with --expired" 2 "invalid arguments for 'release'" osup release --check --expired
+expect "release --check with --expired" 2 "release: --check and --expired" osup release --check --expired
 [ "$(sha256sum <"$T/run/pending.json")" = "$pending_before" ] && [ "$(version_in defer)" = 1 ] &&
         ok "bad release calls changed nothing" || not_ok "a bad release call changed something"
 expect "release --pid" 0 "Released" osup release --pid "$(pid_of defer)"

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -690,6 +691,72 @@ static void test_manifest_format_version(void **state) {
         expect("{\"whatever\":true}", -EUCLEAN);
 }
 
+/* No salt, as `veritysetup format --salt=-` makes it: "-" both ways; "" stays refused. */
+static void test_manifest_empty_salt(void **state) {
+        _cleanup_free_ char *s = build1("images.0.verity.salt", "\"-\"");
+        _cleanup_(manifest_freep) Manifest *m = NULL, *again = NULL;
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_free_ char *out = NULL;
+        json_object *img, *v, *salt;
+
+        assert_int_equal(parse(s, &m), 0);
+        assert_int_equal(m->images[0].verity.salt_size, 0);
+        assert_int_equal(manifest_format(m, &out), 0);
+        assert_int_equal(json_parse_strict(out, strlen(out), &o), 0);
+        assert_true(json_object_object_get_ex(o, "images", &img));
+        img = json_object_array_get_idx(img, 0);
+        assert_true(json_object_object_get_ex(img, "verity", &v));
+        assert_true(json_object_object_get_ex(v, "salt", &salt));
+        assert_string_equal(json_object_get_string(salt), "-");
+        assert_int_equal(parse(out, &again), 0);
+        assert_int_equal(again->images[0].verity.salt_size, 0);
+
+        expect_edit("images.0.verity.salt", "\"\"", -EUCLEAN);
+        expect_edit("images.0.verity.salt", "\"--\"", -EUCLEAN);
+        expect_edit("images.0.verity.salt", "\"-00\"", -EUCLEAN);
+}
+
+/* Blocks the kernel here would refuse (larger than the page size) are refused by the manifest's
+ * own code, -EMEDIUMTYPE, not as malformed; up to the page size they are fine. */
+static void test_manifest_block_size_page(void **state) {
+        long page = sysconf(_SC_PAGESIZE);
+        char size[32], big[32], fits[32];
+        _cleanup_free_ char *data = NULL, *hash = NULL, *ok = NULL;
+
+        assert_true(page >= 4096);
+        snprintf(size, sizeof size, "%ld", 4 * page);
+        snprintf(big, sizeof big, "%ld", 2 * page);
+        snprintf(fits, sizeof fits, "%ld", page);
+        {
+                const Edit e[] = { { "images.0.size", size }, { "images.0.verity.data_block_size", big },
+                                   { "images.0.verity.hash_tree", NULL } };
+                data = build(e, ELEMENTSOF(e));
+        }
+        {
+                const Edit e[] = { { "images.0.size", size }, { "images.0.verity.hash_block_size", big },
+                                   { "images.0.verity.hash_tree", NULL } };
+                hash = build(e, ELEMENTSOF(e));
+        }
+        {
+                const Edit e[] = { { "images.0.size", size }, { "images.0.verity.data_block_size", fits },
+                                   { "images.0.verity.hash_block_size", fits }, { "images.0.verity.hash_tree", NULL } };
+                ok = build(e, ELEMENTSOF(e));
+        }
+        expect(data, -EMEDIUMTYPE);
+        assert_non_null(strstr(log_detail(), "page size"));
+        expect(hash, -EMEDIUMTYPE);
+        assert_non_null(strstr(log_detail(), "page size"));
+        expect(ok, 0);
+}
+
+/* An unsupported algorithm is named, with what is supported. */
+static void test_manifest_unsupported_hash_named(void **state) {
+        _cleanup_free_ char *s = build1("images.0.verity.hash_algorithm", "\"sha1\"");
+
+        expect(s, -EUCLEAN);
+        assert_non_null(strstr(log_detail(), "hash algorithm \"sha1\" is not supported: only sha256 and sha512"));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_manifest_parse_valid),
@@ -708,6 +775,9 @@ int main(void) {
                 cmocka_unit_test(test_manifest_duplicate_names),
                 cmocka_unit_test(test_manifest_bad_values),
                 cmocka_unit_test(test_manifest_format_version),
+                cmocka_unit_test(test_manifest_empty_salt),
+                cmocka_unit_test(test_manifest_block_size_page),
+                cmocka_unit_test(test_manifest_unsupported_hash_named),
         };
 
         return tu_run_group_tests(tests, NULL, NULL);

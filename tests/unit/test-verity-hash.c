@@ -16,6 +16,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "hex.h"
+#include "log.h"
 #include "test-util.h"
 #include "verity-hash.h"
 
@@ -784,6 +785,140 @@ static void test_superblock_parse_rejects(void **state) {
         assert_int_equal(verity_superblock_parse(tree, len, &got), 0);
 }
 
+/* Each kind of superblock we refuse is named precisely (log_detail()), not "invalid". */
+static void test_superblock_parse_explains(void **state) {
+        _cleanup_free_ uint8_t *data = NULL;
+        _cleanup_free_ char *tree = NULL;
+        uint8_t root[VERITY_MAX_DIGEST_SIZE];
+        VerityParams p, got;
+        size_t len;
+        static const struct {
+                size_t offset;
+                const char *value;
+                size_t len;
+                const char *reason;
+        } cases[] = {
+                { 0, "VERITY", 6, "no veritysetup superblock" },
+                { SB_VERSION, "\2", 1, "version 2 is not supported" },
+                { SB_HASH_TYPE, "\0", 1, "format 0 (Chrome OS" },
+                { SB_HASH_TYPE, "\7", 1, "format 7 is unknown" },
+                { SB_ALGORITHM, "sha1\0\0", 6, "hash algorithm \"sha1\" is not supported: only sha256 and sha512" },
+                { SB_ALGORITHM, "md5\0\0\0", 6, "hash algorithm \"md5\" is not supported" },
+                { SB_ALGORITHM, "sha\n56", 6, "hash algorithm \"sha?56\" is not supported" },
+                { SB_DATA_BLOCK_SIZE + 1, "\x30", 1, "are not powers of two" },
+        };
+
+        params_init(&p, "sha256", 4096, 4096, 3, 32);
+        data = make_data(p.data_size, 19);
+        tree = make_tree(*state, &p, data, root, &len);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *copy = malloc(len);
+
+                assert_non_null(copy);
+                memcpy(copy, tree, len);
+                memcpy(copy + cases[i].offset, cases[i].value, cases[i].len);
+                log_detail_clear();
+                assert_int_equal(verity_superblock_parse(copy, len, &got), -EBADMSG);
+                print_message("%s\n", log_detail() ?: "(none)");
+                assert_non_null(log_detail());
+                assert_non_null(strstr(log_detail(), cases[i].reason));
+        }
+        log_detail_clear();
+        assert_int_equal(verity_superblock_parse(tree, VERITY_SUPERBLOCK_SIZE - 1, &got), -EBADMSG);
+        assert_non_null(log_detail());
+}
+
+/* The kernel's rule: data (and our hash) blocks from 512 bytes up to the page size. */
+static void test_params_check_page_size(void **state) {
+        static const struct {
+                uint32_t dbs, hbs;
+                size_t page;
+                int r;
+        } cases[] = {
+                { 4096, 4096, 4096, 0 },           { 512, 512, 4096, 0 },
+                { 1024, 4096, 4096, 0 },           { 8192, 4096, 4096, -EOPNOTSUPP },
+                { 4096, 8192, 4096, -EOPNOTSUPP }, { 8192, 8192, 16384, 0 },
+                { 65536, 65536, 65536, 0 },        { 65536, 4096, 16384, -EOPNOTSUPP },
+        };
+        VerityParams p;
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                params_init(&p, "sha256", cases[i].dbs, cases[i].hbs, 4, 32);
+                assert_int_equal(verity_params_check(&p, NULL), 0);
+                log_detail_clear();
+                assert_int_equal(verity_params_check_page_size(&p, cases[i].page), cases[i].r);
+                if (cases[i].r < 0)
+                        assert_non_null(strstr(log_detail(), "page size"));
+        }
+}
+
+/* A given UUID goes into the superblock (reproducible bundles); without one it is random. Either
+ * way the tree verifies, and the parser reads the UUID back. */
+static void test_superblock_uuid(void **state) {
+        static const uint8_t uuid[16] = { 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0x5d, 0xef,
+                                          0x80, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77 };
+        _cleanup_free_ uint8_t *data = NULL;
+        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
+        uint8_t root[VERITY_MAX_DIGEST_SIZE];
+        VerityParams p, got;
+        size_t la, lb, lc;
+
+        params_init(&p, "sha256", 4096, 4096, 130, 32);
+        data = make_data(p.data_size, 23);
+        memcpy(p.uuid, uuid, sizeof uuid);
+        p.has_uuid = true;
+        a = make_tree(*state, &p, data, root, &la);
+        b = make_tree(*state, &p, data, root, &lb);
+        assert_int_equal(la, lb);
+        assert_memory_equal(a, b, la); /* byte for byte the same tree */
+        assert_memory_equal(a + 16, uuid, sizeof uuid);
+        assert_int_equal(verity_superblock_parse(a, la, &got), 0);
+        assert_true(got.has_uuid);
+        assert_memory_equal(got.uuid, uuid, sizeof uuid);
+        assert_int_equal(check_tree(&p, root, verity_digest_size(&p), a, la, 0), 0);
+
+        p.has_uuid = false;
+        c = make_tree(*state, &p, data, root, &lc);
+        assert_int_equal(lc, la);
+        assert_memory_not_equal(c + 16, uuid, sizeof uuid);
+        assert_memory_equal(c + 32, a + 32, la - 32); /* only the UUID differs */
+        assert_int_equal(check_tree(&p, root, verity_digest_size(&p), c, lc, 0), 0);
+}
+
+/* Real veritysetup trees we cannot use: format 0 and sha1 are named as such. */
+static void test_veritysetup_unsupported_trees(void **state) {
+        static const struct {
+                const char *option;
+                const char *reason;
+        } cases[] = {
+                { "--format=0", "format 0 (Chrome OS" },
+                { "--hash=sha1", "hash algorithm \"sha1\" is not supported" },
+        };
+        const char *dir = *state;
+        _cleanup_free_ char *data_path = tu_join(dir, "data"), *tree_path = tu_join(dir, "tree");
+        _cleanup_free_ uint8_t *data = make_data(64 * 4096, 31);
+
+        REQUIRE_VERITYSETUP();
+        write_file(data_path, data, 64 * 4096);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                const char *argv[] = { veritysetup, "format", cases[i].option, data_path, tree_path, NULL };
+                _cleanup_free_ char *tree = NULL;
+                VerityParams got;
+                size_t len;
+
+                assert_true(unlink(tree_path) == 0 || errno == ENOENT);
+                assert_int_equal(tu_run(argv, NULL), 0);
+                assert_int_equal(read_full_file(tree_path, 64 * MIB, &tree, &len), 0);
+                log_detail_clear();
+                assert_int_equal(verity_superblock_parse(tree, len, &got), -EBADMSG);
+                print_message("%s: %s\n", cases[i].option, log_detail() ?: "(none)");
+                assert_non_null(log_detail());
+                assert_non_null(strstr(log_detail(), cases[i].reason));
+        }
+        assert_int_equal(unlink(data_path), 0);
+        assert_int_equal(unlink(tree_path), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_veritysetup_verifies_our_tree_4k, tu_setup_tmpdir,
@@ -810,6 +945,11 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_veritysetup_format_superblock, tu_setup_tmpdir,
                                                 tu_teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_superblock_parse_rejects, tu_setup_tmpdir, tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_superblock_parse_explains, tu_setup_tmpdir, tu_teardown_tmpdir),
+                cmocka_unit_test(test_params_check_page_size),
+                cmocka_unit_test_setup_teardown(test_superblock_uuid, tu_setup_tmpdir, tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_veritysetup_unsupported_trees, tu_setup_tmpdir,
+                                                tu_teardown_tmpdir),
         };
         int r;
 

@@ -123,12 +123,12 @@ static void test_version_equal(void **state) {
 }
 
 static void test_version_systemd_vectors(void **state) {
-        /* The ascending list from systemd's test of strverscmp_improved(), without the empty and
-         * '~'-only entries (strings that are not versions in our sense). */
-        static const char *const v[] = { "ab",       "abb",   "abc",   "0001",     "002",        "12",
-                                         "122",      "122.9", "123~rc1", "123",    "123-a",      "123-a.1",
-                                         "123-a1",   "123-a1.1", "123-3", "123-3.1", "123^patch1", "123^1",
-                                         "123.a-1",  "123.1-1", "123a-1", "124" };
+        /* The ascending list of systemd's test of strverscmp_improved(), the empty string included:
+         * comparing is defined for any string, validity (version_is_valid()) is another question. */
+        static const char *const v[] = { "~1",         "",        "ab",      "abb",      "abc",     "0001",
+                                         "002",        "12",      "122",     "122.9",    "123~rc1", "123",
+                                         "123-a",      "123-a.1", "123-a1",  "123-a1.1", "123-3",   "123-3.1",
+                                         "123^patch1", "123^1",   "123.a-1", "123.1-1",  "123a-1",  "124" };
 
         assert_ascending(v, ELEMENTSOF(v));
 
@@ -147,22 +147,120 @@ static void test_version_systemd_vectors(void **state) {
         assert_older("12.3", "12_3");
 }
 
+static void test_version_empty(void **state) {
+        /* The empty string is a version with no segment: newer than '~' prefixed ones, older than
+         * anything with a segment, equal to strings of skipped characters only. NULL is "". */
+        assert_same("", "");
+        assert_same("", NULL);
+        assert_same(NULL, NULL);
+        assert_same("", "_");
+        assert_same("_", "_");
+        assert_same("", "+_+");
+        assert_same("~", "~");
+        assert_same("~", "_~");
+        /* A quirk kept from strverscmp_improved(): the end is checked right after a '~', before the
+         * next skip, so a skipped character there still counts as "more". */
+        assert_older("~", "~_");
+        assert_older("~", "~~");
+        assert_older("~~", "~1");
+        assert_older("~~", "");
+        /* ...and is compared as a char there, so a byte outside ASCII sorts before the end where
+         * char is signed (x86), after it where unsigned (arm64), as in systemd built there. */
+        assert_int_equal(sign(version_compare("~\351", "~")), (char) 0xe9 < 0 ? -1 : 1);
+        assert_int_equal(sign(version_compare("~", "~\351")), (char) 0xe9 < 0 ? 1 : -1);
+        assert_older("~", "");
+        assert_older("~", NULL);
+        assert_older("~1", "");
+        assert_older("~", "~1");
+        assert_older("~", "_");
+        assert_older("", "a");
+        assert_older("", "0");
+        assert_older("", "-1");
+        assert_older("", "^1");
+        assert_older("", ".1");
+        assert_older(NULL, "1");
+        assert_older("_", "1");
+}
+
+typedef struct VersionRow {
+        const char *a, *b;
+        int expected;
+} VersionRow;
+
+static void test_version_rpm_vectors(void **state) {
+        /* rpm's rpmvercmp cases as systemd keeps them for strverscmp_improved(), with its reversals
+         * ("10xyz" > "10.1xyz", "2_0" > "2.0", "1b.fc17" > "1.fc17") and with non-ASCII bytes
+         * skipped like any other character outside [A-Za-z0-9~^.-]. */
+        static const VersionRow rows[] = {
+                { "1.0", "1.0", 0 },
+                { "1.0", "2.0", -1 },
+                { "2.0.1", "2.0.1", 0 },
+                { "2.0", "2.0.1", -1 },
+                { "2.0.1a", "2.0.1", 1 },
+                { "5.5p1", "5.5p2", -1 },
+                { "5.5p10", "5.5p1", 1 },
+                { "10xyz", "10.1xyz", 1 },
+                { "xyz10", "xyz10.1", -1 },
+                { "xyz.4", "8", -1 },
+                { "xyz.4", "2", -1 },
+                { "5.6p1", "6.5p1", -1 },
+                { "6.0.rc1", "6.0", 1 },
+                { "10b2", "10a1", 1 },
+                { "1.0aa", "1.0a", 1 },
+                { "10.0001", "10.1", 0 },
+                { "10.0001", "10.0039", -1 },
+                { "4.999.9", "5.0", -1 },
+                { "20101121", "20101122", -1 },
+                { "2.0", "2_0", -1 },
+                { "a+", "a_", 0 },
+                { "+a", "_a", 0 },
+                { "_+", "+_", 0 },
+                { "+", "_", 0 },
+                { "1.0~rc1", "1.0", -1 },
+                { "1.0~rc1~git123", "1.0~rc1", -1 },
+                { "1.0^", "1.0", 1 },
+                { "1.0^git1", "1.01", -1 },
+                { "1.0^20160102", "1.0^20160101^git1", 1 },
+                { "1.0~rc1^git1", "1.0~rc1", 1 },
+                { "1.0^git1~pre", "1.0^git1", -1 },
+                { "1b.fc17", "1.fc17", 1 },
+                { "1g.fc17", "1.fc17", 1 },
+                { "1.1.\316\261", "1.1.\316\262", 0 },
+                { "1.1.\316\261\316\261", "1.1.\316\261", 0 },
+                /* Arabic-Indic digits are not digits. */
+                { "1\331\240\331\241", "1", 0 },
+                { "123.", "123", 1 },
+                { "12_3", "12", 1 },
+                { "123_0", "123", 1 },
+                { "_0_", "0", 0 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+                int got = sign(version_compare(rows[i].a, rows[i].b)),
+                    back = sign(version_compare(rows[i].b, rows[i].a));
+
+                if (got != rows[i].expected || back != -rows[i].expected)
+                        fail_msg("version_compare(\"%s\", \"%s\") = %d (reversed %d), expected %d", rows[i].a,
+                                 rows[i].b, got, back, rows[i].expected);
+        }
+}
+
 static void test_version_sorted_list(void **state) {
         /* Versions as an OS would publish them, ascending. */
-        static const char *const v[] = { "0.9",   "1~alpha", "1~rc1",  "1~rc2", "1",      "1-2",    "1^1",
-                                         "1.0",   "1.0.1",   "1.0a",   "1.1",   "1.2~rc1", "1.2",   "1.9",
-                                         "1.10",  "1.10.1",  "2",      "10",    "123",    "123a",   "123b",
-                                         "124",   "2026.1",  "2026.11.25", "20261125" };
+        static const char *const v[] = { "0.9",  "1~alpha", "1~rc1",      "1~rc2",   "1",       "1-2",  "1^1",
+                                         "1.0",  "1.0.1",   "1.0a",       "1.1",     "1.2~rc1", "1.2",  "1.9",
+                                         "1.10", "1.10.1",  "2",          "10",      "123",     "123a", "123b",
+                                         "124",  "2026.1",  "2026.11.25", "20261125" };
 
         assert_ascending(v, ELEMENTSOF(v));
 }
 
 static void test_version_is_valid(void **state) {
-        static const char *const good[] = { "1",   "1.0", "2.1~rc1", "1^git1", "1-2", "a1", "v2026.11.25",
-                                            "1_2", "1+2", "A",       "0",      "9z" };
-        /* "\303\244" is "ä" in UTF-8. */
-        static const char *const bad[] = { "",    "~1",  ".1",  "-1",  "^1",          "_1",          "+1", "1 2",
-                                           "1/2", "1:2", "1,2", "1\n", "\303\244" "1", "1\303\244", "1*" };
+        static const char *const good[] = { "1",           "1.0", "2.1~rc1", "1^git1", "1-2", "a1",
+                                            "v2026.11.25", "1_2", "1+2",     "A",      "0",   "9z" };
+        /* "\303\244" is "ä" in UTF-8; an octal escape takes at most three digits, so "\303\2441" is "ä1". */
+        static const char *const bad[] = { "",    "~1",  ".1",  "-1",  "^1",        "_1",        "+1", "1 2",
+                                           "1/2", "1:2", "1,2", "1\n", "\303\2441", "1\303\244", "1*" };
         char longest[130];
 
         for (size_t i = 0; i < ELEMENTSOF(good); i++)
@@ -190,6 +288,8 @@ int main(void) {
                 cmocka_unit_test(test_version_letters_and_numbers),
                 cmocka_unit_test(test_version_equal),
                 cmocka_unit_test(test_version_systemd_vectors),
+                cmocka_unit_test(test_version_empty),
+                cmocka_unit_test(test_version_rpm_vectors),
                 cmocka_unit_test(test_version_sorted_list),
                 cmocka_unit_test(test_version_is_valid),
         };
