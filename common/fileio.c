@@ -116,12 +116,14 @@ int loop_pwrite(int fd, const void *buf, size_t len, uint64_t offset) {
         return 0;
 }
 
-ssize_t loop_read(int fd, void *buf, size_t len) {
+/* read() (off < 0) or pread() at off until len bytes; a short count means the file ended early. */
+static ssize_t loop_io(int fd, void *buf, size_t len, int64_t off) {
         char *p = buf;
         size_t done = 0;
 
         while (done < len) {
-                ssize_t n = read(fd, p + done, len - done);
+                ssize_t n = off < 0 ? read(fd, p + done, len - done)
+                                    : pread(fd, p + done, len - done, (off_t) ((uint64_t) off + done));
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -132,6 +134,16 @@ ssize_t loop_read(int fd, void *buf, size_t len) {
                 done += (size_t) n;
         }
         return (ssize_t) done;
+}
+
+ssize_t loop_read(int fd, void *buf, size_t len) {
+        return loop_io(fd, buf, len, -1);
+}
+
+ssize_t loop_pread(int fd, void *buf, size_t len, uint64_t off) {
+        if (off > INT64_MAX)
+                return -EINVAL;
+        return loop_io(fd, buf, len, (int64_t) off);
 }
 
 /* A temporary name next to name: "<name>.tmpXXXXXX", created exclusively. */

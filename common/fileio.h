@@ -20,6 +20,7 @@ int loop_write(int fd, const void *buf, size_t len);
 int loop_pwrite(int fd, const void *buf, size_t len, uint64_t offset);
 /* read(2) until len bytes or EOF; returns bytes read. */
 ssize_t loop_read(int fd, void *buf, size_t len);
+ssize_t loop_pread(int fd, void *buf, size_t len, uint64_t off);
 
 /* Atomically replaces path: temporary file in the same directory, fsync, rename, fsync of the
  * directory. Readers see the old or the new content, never a mix, even across a crash. */

@@ -117,9 +117,10 @@ bool plan_may_empty_slot(const DeviceFacts *f, int slot) {
         return slot >= 0 && slot < PLAN_SLOTS && slot != f->booted && slot != f->active;
 }
 
+/* Exactly the signed strings: "2.00" sorts equal to "2.0" but is not what was signed. */
 void plan_image_matches(const Manifest *m, const char *os_id, const char *version, Verdict *ret) {
         *ret = (Verdict) {};
-        if (!os_id || strcmp(os_id, m->os_id) != 0 || !version || version_compare(version, m->version) != 0)
+        if (!os_id || strcmp(os_id, m->os_id) != 0 || !version || strcmp(version, m->version) != 0)
                 verdict_refuse(ret, EILSEQ, "The image's lib/os-release says %s %s, its manifest %s %s.", os_id ?: "(no ID)",
                                version ?: "(no version)", m->os_id, m->version);
 }

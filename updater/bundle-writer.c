@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +121,16 @@ static int copy_body(BundleOut *o, int fd_in, uint64_t size, uint64_t at, void *
         return 0;
 }
 
+/* Any write changes ctime (and mtime); a file replaced by rename is another inode. */
+static bool file_unchanged(int fd, const struct stat *since) {
+        struct stat st;
+
+        return fstat(fd, &st) == 0 && st.st_dev == since->st_dev && st.st_ino == since->st_ino &&
+               st.st_size == since->st_size && st.st_mtim.tv_sec == since->st_mtim.tv_sec &&
+               st.st_mtim.tv_nsec == since->st_mtim.tv_nsec && st.st_ctim.tv_sec == since->st_ctim.tv_sec &&
+               st.st_ctim.tv_nsec == since->st_ctim.tv_nsec;
+}
+
 static int write_member(struct archive *a, BundleOut *o, const BundleMember *m, time_t mtime, void *buf) {
         _cleanup_(archive_entry_freep) struct archive_entry *e = NULL;
         _cleanup_close_ int fd = -EBADF;
@@ -165,8 +177,63 @@ static int write_member(struct archive *a, BundleOut *o, const BundleMember *m, 
                 return log_error_errno(EIO, "%s shrank while being written to the bundle.", m->path);
         if (r < 0)
                 return log_error_errno(r, "Cannot write bundle member %s: %m", m->name);
+        if (m->since && !file_unchanged(fd, m->since))
+                return log_error_errno(EIO, "%s changed while the bundle was made: its bytes are not the ones hashed "
+                                       "and signed.", m->path);
         o->bodies[o->n_bodies++] = (BundleBody) { (uint64_t) at, (uint64_t) at + size };
         return 0;
+}
+
+/* The temporary files of the bundle being made (image, tree, archive), each as large as the image:
+ * a signal that ends the process (a CI job's timeout, a closed terminal, Ctrl-C) runs no _cleanup_
+ * handler, so its handler removes them (unlink() is async-signal-safe) and then dies of the signal
+ * as it would have. Only SIGKILL leaves them. */
+#define BUNDLE_TEMPS_MAX 4U
+static const int bundle_temp_signals[] = { SIGINT, SIGTERM, SIGHUP };
+static char bundle_temps[BUNDLE_TEMPS_MAX][PATH_MAX];
+static volatile sig_atomic_t bundle_temps_used[BUNDLE_TEMPS_MAX];
+
+static void bundle_temps_on_signal(int sig) {
+        for (size_t i = 0; i < BUNDLE_TEMPS_MAX; i++)
+                if (bundle_temps_used[i])
+                        (void) unlink(bundle_temps[i]);
+        (void) signal(sig, SIG_DFL);
+        (void) raise(sig);
+}
+
+void bundle_temp_register(const char *path) {
+        static bool installed;
+
+        if (!installed) {
+                for (size_t i = 0; i < ELEMENTSOF(bundle_temp_signals); i++) {
+                        struct sigaction old, sa = { .sa_handler = bundle_temps_on_signal };
+
+                        /* A signal the caller ignores (SIGINT of a background job) stays ignored. */
+                        if (sigaction(bundle_temp_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+                                (void) sigaction(bundle_temp_signals[i], &sa, NULL);
+                }
+                installed = true;
+        }
+        for (size_t i = 0; i < BUNDLE_TEMPS_MAX; i++)
+                if (!bundle_temps_used[i] && strlen(path) < sizeof bundle_temps[i]) {
+                        strcpy(bundle_temps[i], path);
+                        bundle_temps_used[i] = true;
+                        return;
+                }
+}
+
+void bundle_temp_forget(const char *path) {
+        for (size_t i = 0; i < BUNDLE_TEMPS_MAX; i++)
+                if (bundle_temps_used[i] && strcmp(bundle_temps[i], path) == 0)
+                        bundle_temps_used[i] = false;
+}
+
+void bundle_temp_unlink_and_freep(char **p) {
+        if (*p) {
+                (void) unlink(*p);
+                bundle_temp_forget(*p);
+                free(*p);
+        }
 }
 
 /* A temporary file next to path, so the final rename stays within one file system. Returns the
@@ -180,13 +247,14 @@ static int bundle_temp_create(const char *path, char **ret) {
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return log_error_errno(errno, "Cannot create %s: %m", tmp);
+        bundle_temp_register(tmp);
         *ret = TAKE_PTR(tmp);
         return fd;
 }
 
 int bundle_write(const char *path, const BundleMember *members, size_t n_members, time_t mtime) {
         _cleanup_(archive_write_freep) struct archive *a = NULL;
-        _cleanup_(unlink_and_freep) char *tmp = NULL;
+        _cleanup_(bundle_temp_unlink_and_freep) char *tmp = NULL;
         _cleanup_free_ void *buf = NULL;
         _cleanup_free_ BundleBody *bodies = NULL;
         _cleanup_close_ int fd = -EBADF;
@@ -220,6 +288,7 @@ int bundle_write(const char *path, const BundleMember *members, size_t n_members
                 return log_error_errno(errno, "Cannot write %s: %m", tmp);
         if (rename(tmp, path) < 0)
                 return log_error_errno(errno, "Cannot rename %s to %s: %m", tmp, path);
+        bundle_temp_forget(tmp);
         free(TAKE_PTR(tmp)); /* renamed: nothing left to remove */
         return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <time.h>
 
 typedef struct BundleMember {
@@ -12,9 +13,19 @@ typedef struct BundleMember {
         size_t data_len;
         /* … or a file, streamed. */
         const char *path;
+        /* If set: the file as it was when it was hashed. The bundle is not made if the
+         * file changed since (-EIO, logged: its bytes would not be the ones signed). */
+        const struct stat *since;
 } BundleMember;
 
 /* Writes a pax tar with the members in the given order, all as root-owned ("root"/"root") 0644
  * regular files with mtime `mtime` and nothing else in their headers, to path atomically
  * (temporary file, fsync, rename): the same members and mtime give the same bytes. */
 int bundle_write(const char *path, const BundleMember *members, size_t n_members, time_t mtime);
+
+/* Temporary files of a bundle being made, removed if SIGINT, SIGTERM or SIGHUP ends the process
+ * (which then dies of that signal): register each once it exists, forget it once renamed or
+ * removed. bundle_temp_unlink_and_freep() is unlink_and_freep() that also forgets. */
+void bundle_temp_register(const char *path);
+void bundle_temp_forget(const char *path);
+void bundle_temp_unlink_and_freep(char **p);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,14 +21,20 @@
 #define SQUASHFS_MAGIC 0x73717368U
 
 static int run(char *const argv[]) {
-        pid_t pid;
+        pid_t parent = getpid(), pid;
         int status;
 
         pid = fork();
         if (pid < 0)
                 return log_error_errno(errno, "fork failed: %m");
         if (pid == 0) {
-                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                int null;
+
+                /* Dies with us: a signal that ends us removes the temporary image, which mkfs must
+                 * not go on writing (or create anew). */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                        _exit(127);
+                null = open("/dev/null", O_WRONLY | O_CLOEXEC);
                 if (null >= 0)
                         (void) dup2(null, STDOUT_FILENO);
                 /* We pass the timestamps explicitly. With SOURCE_DATE_EPOCH in its environment

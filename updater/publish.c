@@ -56,13 +56,14 @@ static int make_temp(const char *out, const char *what, char **ret) {
         fd = mkostemp(p, O_CLOEXEC);
         if (fd < 0)
                 return log_error_errno(errno, "Cannot create a temporary file next to %s: %m", out);
+        bundle_temp_register(p);
         *ret = TAKE_PTR(p);
         return fd;
 }
 
 /* Builds the image of req->tree into a temporary file next to the bundle. */
 static int image_build_temp(const PublishRequest *req, const char *fstype, char **ret_path) {
-        _cleanup_(unlink_and_freep) char *p = NULL;
+        _cleanup_(bundle_temp_unlink_and_freep) char *p = NULL;
         int fd, r;
 
         fd = make_temp(req->output, "image", &p);
@@ -92,8 +93,9 @@ static int image_check_fstype(const PublishRequest *req, const char **ret) {
         return 0;
 }
 
-/* dm-verity protects whole blocks, and the manifest refuses images above 1 TiB. */
-static int image_check_size(const char *image, uint64_t *ret) {
+/* dm-verity protects whole blocks, and the manifest refuses images above 1 TiB. *ret_st: the image
+ * as it is before it is hashed; it must not change until it is in the bundle. */
+static int image_check_size(const char *image, uint64_t *ret, struct stat *ret_st) {
         struct stat st;
 
         if (stat(image, &st) < 0)
@@ -102,6 +104,7 @@ static int image_check_size(const char *image, uint64_t *ret) {
                 return log_error_errno(EINVAL, "%s is %lld bytes: an image must be a positive multiple of %u bytes, at most 1 TiB (dm-verity protects whole blocks).",
                                        image, (long long) st.st_size, BLOCK_SIZE);
         *ret = (uint64_t) st.st_size;
+        *ret_st = st;
         return 0;
 }
 
@@ -128,7 +131,7 @@ static int hash_image(const char *image, const VerityParams *p, int tree_fd, uin
 static int tree_copy_checked(const char *out, const char *tree_path, int fd, const VerityParams *p, uint64_t tree_size,
                              const uint8_t *root, size_t root_len, char **ret_path) {
         _cleanup_(verity_tree_checker_freep) VerityTreeChecker *c = NULL;
-        _cleanup_(unlink_and_freep) char *tmp = NULL;
+        _cleanup_(bundle_temp_unlink_and_freep) char *tmp = NULL;
         _cleanup_close_ int tmp_fd = -EBADF;
         _cleanup_free_ uint8_t *buf = NULL;
         size_t buf_size = MAX(65536U, (size_t) p->hash_block_size);
@@ -286,7 +289,7 @@ static int verity_derive_salt(const PublishRequest *req, const char *image, Mani
 /* New verity parameters (sha256, 4 KiB blocks, a random salt — or, for a reproducible bundle, one
  * derived from the image) and the tree, in a temporary file next to req->output. */
 static int verity_make_tree(const PublishRequest *req, const char *image, ManifestImage *img, char **ret_path) {
-        _cleanup_(unlink_and_freep) char *p = NULL;
+        _cleanup_(bundle_temp_unlink_and_freep) char *p = NULL;
         _cleanup_close_ int fd = -EBADF;
         const char *out = req->output;
         int r;
@@ -346,10 +349,11 @@ static int manifest_make_signed(const PublishRequest *req, ManifestImage *img, c
 }
 
 int publish_bundle(const PublishRequest *req, PublishResult *ret) {
-        _cleanup_(unlink_and_freep) char *tmp_image = NULL, *tmp_tree = NULL;
+        _cleanup_(bundle_temp_unlink_and_freep) char *tmp_image = NULL, *tmp_tree = NULL;
         _cleanup_free_ char *image_file = NULL, *mjson = NULL, *sig = NULL;
         ManifestImage img = { .name = (char *) "usr", .hash_tree_file = (char *) "usr.verity" };
         const char *image, *fstype = req->fstype ?: "erofs";
+        struct stat image_st;
         int r;
 
         if (req->tree)
@@ -360,7 +364,7 @@ int publish_bundle(const PublishRequest *req, PublishResult *ret) {
                 return r;
         image = req->tree ? tmp_image : req->image;
 
-        r = image_check_size(image, &img.size);
+        r = image_check_size(image, &img.size, &image_st);
         if (r < 0)
                 return r;
         if (asprintf(&image_file, "usr.%s", fstype) < 0)
@@ -382,7 +386,7 @@ int publish_bundle(const PublishRequest *req, PublishResult *ret) {
         const BundleMember members[] = {
                 { .name = "manifest.json", .data = mjson, .data_len = strlen(mjson) },
                 { .name = "manifest.sig", .data = sig, .data_len = strlen(sig) },
-                { .name = img.file, .path = image },
+                { .name = img.file, .path = image, .since = &image_st },
                 { .name = img.hash_tree_file, .path = tmp_tree },
         };
         r = bundle_write(req->output, members, ELEMENTSOF(members), req->now);

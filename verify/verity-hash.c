@@ -295,23 +295,22 @@ struct VerityHasher {
         uint8_t *job_digests;
         size_t job_blocks;
         atomic_size_t job_next;
-        size_t chunk_blocks;
         int job_error;
 };
 
 /* Work on the current job in chunks taken from a shared counter, until none is left: workers do
  * this as soon as a job is posted, the caller whenever it would otherwise wait for them. */
-#define CHUNK_BYTES (64U * 1024U)
+#define CHUNK_BLOCKS 16U
 
 static int hash_chunks(VerityHasher *h, EVP_MD_CTX *ctx) {
         size_t n = h->job_blocks, bs = h->p.data_block_size, ds = h->l.digest_size;
 
         for (;;) {
-                size_t from = atomic_fetch_add(&h->job_next, h->chunk_blocks), to;
+                size_t from = atomic_fetch_add(&h->job_next, CHUNK_BLOCKS), to;
 
                 if (from >= n)
                         return 0;
-                to = MIN(from + h->chunk_blocks, n);
+                to = MIN(from + CHUNK_BLOCKS, n);
                 for (size_t i = from; i < to; i++) {
                         int r = hash_salted(ctx, h->md, &h->p, h->job_data + i * bs, bs, h->job_digests + i * ds);
                         if (r < 0)
@@ -522,7 +521,6 @@ int verity_hasher_new(const VerityParams *p, int tree_fd, unsigned threads, Veri
                 if (!h->level_buf[i])
                         goto fail;
         }
-        h->chunk_blocks = MAX(CHUNK_BYTES / p->data_block_size, 1U);
         h->batch_cap = MAX(BATCH_SIZE / p->data_block_size, 1U) * p->data_block_size;
         h->direct_cap = MAX(DIRECT_SIZE / p->data_block_size, 1U) * p->data_block_size;
         for (unsigned i = 0; i < 2; i++) {
@@ -704,24 +702,6 @@ VerityHasher *verity_hasher_free(VerityHasher *h) {
         return NULL;
 }
 
-/* pread() until len bytes; a short count means the file ended early. */
-static ssize_t pread_full(int fd, uint8_t *buf, size_t len, uint64_t off) {
-        size_t done = 0;
-
-        while (done < len) {
-                ssize_t n = pread(fd, buf + done, len - done, (off_t) (off + done));
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                done += (size_t) n;
-        }
-        return (ssize_t) done;
-}
-
 /* Feeds the first h->p.data_size bytes of fd to h. The file is read with pread() straight into the
  * hasher's two batch buffers: while the workers hash one, this thread reads into the other, then
  * helps with what is left of it. A read() copy costs less here than hashing out of a mapping
@@ -736,7 +716,7 @@ static int hash_fd_into(VerityHasher *h, int fd) {
                 size_t n = (size_t) MIN((uint64_t) h->batch_cap, h->p.data_size - off);
                 ssize_t k;
 
-                k = pread_full(fd, h->batch[h->cur], n, off);
+                k = loop_pread(fd, h->batch[h->cur], n, off);
                 if (k < 0)
                         return (int) k;
                 if ((size_t) k != n)

@@ -51,9 +51,9 @@ size_t verity_digest_size(const VerityParams *p);
 /* Streams data blocks in; computes the root hash. If tree_fd >= 0 the full tree, superblock
  * included, is written to it at offset 0 as the levels complete. Memory stays constant in the
  * data size: one hash block per level plus two 2 MiB batch buffers (one filled while the other
- * is hashed). With threads > 1 the leaf level is hashed on that many threads, in 64 KiB chunks
- * (at least one block) taken in turn; a piece of at least a batch that arrives whole is hashed
- * from the caller's buffer without a copy. */
+ * is hashed). With threads > 1 the leaf level is hashed on that many threads, the caller's
+ * included, in chunks of 16 blocks taken in turn; a piece of at least a batch is hashed straight
+ * from the caller's buffer, without a copy. */
 typedef struct VerityHasher VerityHasher;
 
 int verity_hasher_new(const VerityParams *p, int tree_fd, unsigned threads, VerityHasher **ret);

@@ -45,7 +45,7 @@ if command -v veritysetup >/dev/null; then
         check "veritysetup verify accepts the extracted image and tree with the signed root" \
                 veritysetup verify "$T/x/usr.erofs" "$T/x/usr.verity" "$(jq -r '.images[0].verity.root_hash' <<<"$json")"
 fi
-# A regular file is read through mapped windows, anything else through read(): both verify.
+# A bundle is read with read() whatever it is: a pipe verifies like a file.
 check "bundle verify from a pipe" "$OSUPDATE" bundle verify <(cat "$T/t.osup") --keys "$T/keys"
 
 finish

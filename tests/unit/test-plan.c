@@ -219,6 +219,11 @@ static void test_image_matches(void **state) {
         assert_int_equal(v.error, 0);
         plan_image_matches(&m, "demo", "2", &v);
         assert_int_equal(v.error, -EILSEQ);
+        /* Equal by version order, not the signed string. */
+        plan_image_matches(&m, "demo", "2.00", &v);
+        assert_int_equal(v.error, -EILSEQ);
+        plan_image_matches(&m, "demo", "2.0_", &v);
+        assert_int_equal(v.error, -EILSEQ);
         plan_image_matches(&m, "other", "2.0", &v);
         assert_int_equal(v.error, -EILSEQ);
         plan_image_matches(&m, NULL, "2.0", &v);

@@ -314,7 +314,7 @@ static void test_hash_fd(void **state) {
         size_t root_size = 0, tree_len;
         VerityParams p;
 
-        /* Larger than one batch, so the mapping is hashed on several threads. */
+        /* Larger than one batch, so the file is read in several batches and hashed on several threads. */
         params_init(&p, "sha256", 4096, 4096, 3 * 256 + 5, 32);
         data = make_data(p.data_size, 11);
         hash_all(&p, data, 1, -EBADF, ref);
