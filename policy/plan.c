@@ -113,6 +113,22 @@ void plan_gc(const DeviceFacts *f, bool ret_free[PLAN_SLOTS]) {
                               !f->slots[i].busy;
 }
 
+void plan_provision(const DeviceFacts *f, SlotPlan *ret) {
+        *ret = (SlotPlan) { .slot = -1 };
+        for (int i = 0; i < PLAN_SLOTS; i++)
+                if (!f->slots[i].empty)
+                        return (void) verdict_refuse(&ret->verdict, ETXTBSY,
+                                                     "The root's state already records slot %c (%s): provisioning is for an "
+                                                     "image under construction. Remove its state directory to start over.",
+                                                     'a' + i, f->slots[i].recorded_version ?: "partly written");
+        if (f->active >= 0 || f->booted >= 0 || f->next_boot >= 0 || f->staged >= 0)
+                return (void) verdict_refuse(&ret->verdict, ETXTBSY,
+                                             "The root's state already records a slot active, booted, staged or next to boot: "
+                                             "provisioning is for an image under construction. Remove its state directory "
+                                             "to start over.");
+        ret->slot = 0;
+}
+
 bool plan_may_empty_slot(const DeviceFacts *f, int slot) {
         return slot >= 0 && slot < PLAN_SLOTS && slot != f->booted && slot != f->active;
 }

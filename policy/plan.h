@@ -88,6 +88,12 @@ void plan_rollback_slot(const DeviceFacts *f, SlotPlan *ret);
  * use anywhere. */
 void plan_gc(const DeviceFacts *f, bool ret_free[PLAN_SLOTS]);
 
+/* osupdate provision: may a bundle be written offline into slot a of an image under construction?
+ * Only into a state that records nothing in use: no slot ready or being written, none active,
+ * booted, next to boot or staged. Anything else is a device (or an image provisioned before):
+ * refused with -ETXTBSY, nothing changes. ret->slot is 0 when allowed, -1 otherwise. */
+void plan_provision(const DeviceFacts *f, SlotPlan *ret);
+
 /* A slot whose verified image is not the /usr it claims: may it be emptied? Never the booted or
  * the active slot, whatever its image turned out to be. */
 bool plan_may_empty_slot(const DeviceFacts *f, int slot);

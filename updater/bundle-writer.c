@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,7 +194,17 @@ static const int bundle_temp_signals[] = { SIGINT, SIGTERM, SIGHUP };
 static char bundle_temps[BUNDLE_TEMPS_MAX][PATH_MAX];
 static volatile sig_atomic_t bundle_temps_used[BUNDLE_TEMPS_MAX];
 
+static volatile sig_atomic_t bundle_temps_child;
+
 static void bundle_temps_on_signal(int sig) {
+        pid_t child = bundle_temps_child;
+
+        /* A child still starting could create its output anew after we removed it: it goes first. */
+        if (child > 0) {
+                (void) kill(child, SIGKILL);
+                while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+                        ;
+        }
         for (size_t i = 0; i < BUNDLE_TEMPS_MAX; i++)
                 if (bundle_temps_used[i])
                         (void) unlink(bundle_temps[i]);
@@ -201,7 +212,7 @@ static void bundle_temps_on_signal(int sig) {
         (void) raise(sig);
 }
 
-void bundle_temp_register(const char *path) {
+static void bundle_temp_register(const char *path) {
         static bool installed;
 
         if (!installed) {
@@ -220,6 +231,33 @@ void bundle_temp_register(const char *path) {
                         bundle_temps_used[i] = true;
                         return;
                 }
+}
+
+void bundle_temp_child(pid_t pid) {
+        bundle_temps_child = pid;
+}
+
+void bundle_temp_signals_block(bool block) {
+        sigset_t set;
+
+        sigemptyset(&set);
+        for (size_t i = 0; i < ELEMENTSOF(bundle_temp_signals); i++)
+                sigaddset(&set, bundle_temp_signals[i]);
+        (void) sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+int bundle_temp_mkostemp(char *template) {
+        int fd;
+
+        /* No signal between creating the file and registering it. */
+        bundle_temp_signals_block(true);
+        fd = mkostemp(template, O_CLOEXEC);
+        if (fd < 0)
+                fd = -errno;
+        else
+                bundle_temp_register(template);
+        bundle_temp_signals_block(false);
+        return fd;
 }
 
 void bundle_temp_forget(const char *path) {
@@ -244,10 +282,9 @@ static int bundle_temp_create(const char *path, char **ret) {
 
         if (asprintf(&tmp, "%s.tmpXXXXXX", path) < 0)
                 return log_oom();
-        fd = mkostemp(tmp, O_CLOEXEC);
+        fd = bundle_temp_mkostemp(tmp);
         if (fd < 0)
-                return log_error_errno(errno, "Cannot create %s: %m", tmp);
-        bundle_temp_register(tmp);
+                return log_error_errno(fd, "Cannot create %s: %m", tmp);
         *ret = TAKE_PTR(tmp);
         return fd;
 }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 
 typedef struct BundleMember {
@@ -24,8 +26,13 @@ typedef struct BundleMember {
 int bundle_write(const char *path, const BundleMember *members, size_t n_members, time_t mtime);
 
 /* Temporary files of a bundle being made, removed if SIGINT, SIGTERM or SIGHUP ends the process
- * (which then dies of that signal): register each once it exists, forget it once renamed or
+ * (which then dies of that signal). bundle_temp_mkostemp() is mkostemp(template, O_CLOEXEC) that
+ * registers the file with no signal in between (-errno on failure); forget it once renamed or
  * removed. bundle_temp_unlink_and_freep() is unlink_and_freep() that also forgets. */
-void bundle_temp_register(const char *path);
+int bundle_temp_mkostemp(char *template);
 void bundle_temp_forget(const char *path);
+/* The child writing one of them (mkfs), killed and reaped before they are removed; 0: none. Its
+ * fork happens with the signals blocked, so no signal falls between fork() and recording it. */
+void bundle_temp_child(pid_t pid);
+void bundle_temp_signals_block(bool block);
 void bundle_temp_unlink_and_freep(char **p);

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "cmd-bundle.h"
 #include "cmd-update.h"
+#include "provision.h"
 #include "log.h"
 
 typedef struct CliOptionInfo {
@@ -36,6 +37,7 @@ static const CliOptionInfo cli_options[_CLI_OPTION_MAX] = {
         [CLI_CHECK] = { "check", 0, NULL, "only tell (JSON) whether an update waits for this namespace" },
         [CLI_EXPIRED] = { "expired", 0, NULL, "force every deferral past its deadline" },
         [CLI_NOT_BEFORE] = { "not-before", 0, "EPOCH", "wait until EPOCH, then as --expired (the deadline timer)" },
+        [CLI_ROOT] = { "root", 0, "DIR", "the image root to provision: its own configuration, keys and state" },
         [CLI_KEY] = { "key", 0, "PRIV.pem", "sign with this Ed25519 private key (repeat it: one signature each)" },
         [CLI_VERSION] = { "version", 0, "V", "the image's version" },
         [CLI_OS_ID] = { "os-id", 0, "ID", "the ID= of the OS the image is for" },
@@ -96,6 +98,14 @@ static const CliVerb cli_verbs[] = {
         { "fetch", "SOURCE [OPTIONS]", "verify into the inactive slot only; 'osupdate apply --staged' switches later",
           "SOURCE is a bundle file, or an http:// or https:// URL (an interrupted download resumes).",
           "SOURCE", 1, 1, OPT(CLI_CONFIG) | OPT(CLI_KEYS) | OPT(CLI_JSON) | OPT(CLI_DRY_RUN), cmd_fetch, "Device" },
+        { "provision", "BUNDLE --root DIR [OPTIONS]", "for image builders: write a bundle offline into slot a of DIR",
+          "Verifies BUNDLE as 'osupdate fetch' would (signatures, expiry, OSId= if set, architecture, DIR's\n"
+          "version floor) and writes it into slot a of DIR's StateDirectory=: active, next to boot and good.\n"
+          "Every path of the configuration is taken inside DIR (symlinks resolve inside it); --config and\n"
+          "--keys are paths on the build host. No mounts, so the image's own lib/os-release is not checked\n"
+          "(the signature covers the image); the slot is not sealed. Refused (exit 26) if DIR's state\n"
+          "already records a slot.",
+          "BUNDLE", 1, 1, OPT(CLI_ROOT) | OPT(CLI_CONFIG) | OPT(CLI_KEYS) | OPT(CLI_ARCH), cmd_provision, "Device" },
         { "status", "[OPTIONS]", "slots, live version, verity mode, kernel support, every namespace's policy", NULL,
           NULL, 0, 0, OPT(CLI_CONFIG) | OPT(CLI_JSON), cmd_status, "Device" },
         { "mark-good", "[--raise-floor] [OPTIONS]", "confirm the active slot", NULL, NULL, 0, 0,

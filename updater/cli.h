@@ -27,6 +27,8 @@ typedef enum CliOption {
         CLI_CHECK,
         CLI_EXPIRED,
         CLI_NOT_BEFORE,
+        /* provision */
+        CLI_ROOT,
         /* bundle create */
         CLI_KEY,
         CLI_VERSION,

@@ -132,7 +132,8 @@ static int parse_dropins(const char *dir, const ConfItem *items) {
         return 0;
 }
 
-int config_load(const char *path, Config *ret) {
+static int config_load_full(const char *path, const char *vendor_file, const char *default_file,
+                            const char *dropin_dir, Config *ret) {
         _cleanup_(config_done) Config c = {};
         const ConfItem items[] = {
                 { "Update", "Target", conf_parse_path, &c.target },
@@ -177,11 +178,11 @@ int config_load(const char *path, Config *ret) {
                 if (r < 0)
                         return r;
         } else {
-                if (access(CONFIG_VENDOR_FILE, F_OK) == 0 && (r = conf_parse_file(CONFIG_VENDOR_FILE, items)) < 0)
+                if (vendor_file && access(vendor_file, F_OK) == 0 && (r = conf_parse_file(vendor_file, items)) < 0)
                         return r;
-                if (access(CONFIG_DEFAULT_FILE, F_OK) == 0 && (r = conf_parse_file(CONFIG_DEFAULT_FILE, items)) < 0)
+                if (default_file && access(default_file, F_OK) == 0 && (r = conf_parse_file(default_file, items)) < 0)
                         return r;
-                r = parse_dropins(CONFIG_DEFAULT_FILE ".d", items);
+                r = dropin_dir ? parse_dropins(dropin_dir, items) : 0;
                 if (r < 0)
                         return r;
         }
@@ -190,6 +191,14 @@ int config_load(const char *path, Config *ret) {
                 return log_oom();
         *ret = TAKE_STRUCT(c);
         return 0;
+}
+
+int config_load(const char *path, Config *ret) {
+        return config_load_full(path, CONFIG_VENDOR_FILE, CONFIG_DEFAULT_FILE, CONFIG_DEFAULT_FILE ".d", ret);
+}
+
+int config_load_files(const char *vendor_file, const char *default_file, const char *dropin_dir, Config *ret) {
+        return config_load_full(NULL, vendor_file, default_file, dropin_dir, ret);
 }
 
 int config_load_keyring(const Config *cfg, const char *keys_dir, Keyring *k) {

@@ -52,6 +52,9 @@ typedef struct Config {
  * untouched: -ENOEXEC for every configuration error (exit 4; a `path` or drop-in directory that
  * cannot be read included), -ENOMEM. Callers return it as it is. */
 int config_load(const char *path, Config *ret);
+/* The same as config_load(NULL) with other places (osupdate provision: those of an image root):
+ * each NULL or missing one is skipped. */
+int config_load_files(const char *vendor_file, const char *default_file, const char *dropin_dir, Config *ret);
 void config_done(Config *c);
 
 const char *verity_mode_to_string(VerityMode m);

@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "bundle-writer.h"
 #include "fileio.h"
 #include "image.h"
 #include "log.h"
@@ -24,11 +25,16 @@ static int run(char *const argv[]) {
         pid_t parent = getpid(), pid;
         int status;
 
+        bundle_temp_signals_block(true);
         pid = fork();
-        if (pid < 0)
+        if (pid < 0) {
+                bundle_temp_signals_block(false);
                 return log_error_errno(errno, "fork failed: %m");
+        }
         if (pid == 0) {
                 int null;
+
+                bundle_temp_signals_block(false);
 
                 /* Dies with us: a signal that ends us removes the temporary image, which mkfs must
                  * not go on writing (or create anew). */
@@ -45,9 +51,14 @@ static int run(char *const argv[]) {
                 fprintf(stderr, "osupdate: error: cannot run %s: %s\n", argv[0], strerror(errno));
                 _exit(127);
         }
+        bundle_temp_child(pid);
+        bundle_temp_signals_block(false);
         while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
+                if (errno != EINTR) {
+                        bundle_temp_child(0);
                         return log_error_errno(errno, "waitpid failed: %m");
+                }
+        bundle_temp_child(0);
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
                 return log_error_errno(EIO, "%s failed (%s %d).", argv[0],
                                        WIFEXITED(status) ? "exit status" : "signal",

@@ -53,10 +53,9 @@ static int make_temp(const char *out, const char *what, char **ret) {
 
         if (!copy || asprintf(&p, "%s/.%s.%s.XXXXXX", dirname(copy), basename((char *) out), what) < 0)
                 return -ENOMEM;
-        fd = mkostemp(p, O_CLOEXEC);
+        fd = bundle_temp_mkostemp(p);
         if (fd < 0)
-                return log_error_errno(errno, "Cannot create a temporary file next to %s: %m", out);
-        bundle_temp_register(p);
+                return log_error_errno(fd, "Cannot create a temporary file next to %s: %m", out);
         *ret = TAKE_PTR(p);
         return fd;
 }

@@ -198,6 +198,42 @@ static void test_rollback_slot_and_gc(void **state) {
         assert_false(freed[0]);
 }
 
+/* osupdate provision: only into a state that records nothing in use. */
+typedef struct ProvisionRow {
+        const char *name;
+        bool empty[2];
+        int active, booted, next_boot, staged;
+        int slot;
+        int error;
+} ProvisionRow;
+
+static const ProvisionRow provision_rows[] = {
+        { "no state at all", { true, true }, -1, -1, -1, -1, 0, 0 },
+        { "slot a ready (provisioned before)", { false, true }, -1, -1, -1, -1, -1, -ETXTBSY },
+        { "slot b partly written", { true, false }, -1, -1, -1, -1, -1, -ETXTBSY },
+        { "both ready, a active and booted", { false, false }, 0, 0, 0, -1, -1, -ETXTBSY },
+        { "empty slots but an active one recorded", { true, true }, 0, -1, -1, -1, -1, -ETXTBSY },
+        { "empty slots but booted recorded", { true, true }, -1, 1, -1, -1, -1, -ETXTBSY },
+        { "empty slots but next boot recorded", { true, true }, -1, -1, 1, -1, -1, -ETXTBSY },
+        { "empty slots but staged recorded", { true, true }, -1, -1, -1, 1, -1, -ETXTBSY },
+};
+
+static void test_provision(void **state) {
+        for (size_t i = 0; i < ELEMENTSOF(provision_rows); i++) {
+                const ProvisionRow *row = &provision_rows[i];
+                DeviceFacts f = { .active = row->active, .booted = row->booted, .next_boot = row->next_boot, .staged = row->staged };
+                SlotPlan p;
+
+                for (int k = 0; k < 2; k++)
+                        f.slots[k] = (SlotFacts) { .empty = row->empty[k], .ready = !row->empty[k] };
+                plan_provision(&f, &p);
+                print_message("provision: %-40s -> %d %d %s\n", row->name, p.slot, p.verdict.error, p.verdict.reason);
+                assert_int_equal(p.slot, row->slot);
+                assert_int_equal(p.verdict.error, row->error);
+                assert_int_equal(p.verdict.error == 0, p.verdict.reason[0] == 0);
+        }
+}
+
 static void test_may_empty_slot(void **state) {
         DeviceFacts f = { .booted = 0, .active = 1, .staged = -1, .next_boot = 1 };
 
@@ -472,6 +508,7 @@ int main(void) {
                 cmocka_unit_test(test_rollback_slot_and_gc),
                 cmocka_unit_test(test_image_matches),
                 cmocka_unit_test(test_may_empty_slot),
+                cmocka_unit_test(test_provision),
                 cmocka_unit_test(test_switch),
                 cmocka_unit_test(test_switch_needs_host_first),
                 cmocka_unit_test(test_expire),
