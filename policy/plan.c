@@ -141,6 +141,38 @@ void plan_image_matches(const Manifest *m, const char *os_id, const char *versio
                                version ?: "(no version)", m->os_id, m->version);
 }
 
+static const char *const modules_action_table[_MODULES_ACTION_MAX] = {
+        [MODULES_LIVE] = "live",
+        [MODULES_STAGE] = "stage",
+        [MODULES_DEPENDS] = "depends",
+};
+
+const char *modules_action_to_string(ModulesAction a) {
+        return a >= 0 && a < _MODULES_ACTION_MAX ? modules_action_table[a] : NULL;
+}
+
+static bool release_is_file_name(const char *r) {
+        return r && r[0] && !strchr(r, '/') && strcmp(r, ".") != 0 && strcmp(r, "..") != 0;
+}
+
+void plan_modules(const char *release, int old_has, int new_has, ModulesPlan *ret) {
+        *ret = (ModulesPlan) { .action = MODULES_LIVE };
+        /* Nothing the running kernel loads from the live /usr: nothing to lose by switching. */
+        if (!release_is_file_name(release) || old_has <= 0 || new_has > 0)
+                return;
+        if (new_has < 0) {
+                ret->action = MODULES_DEPENDS;
+                (void) snprintf(ret->verdict.reason, sizeof ret->verdict.reason,
+                                "live if the new image has lib/modules/%s of the running kernel; "
+                                "if it lacks them, staged for the next boot",
+                                release);
+                return;
+        }
+        ret->action = MODULES_STAGE;
+        verdict_refuse(&ret->verdict, ELIBACC,
+                       "staged for the next boot: the new image lacks lib/modules/%s of the running kernel", release);
+}
+
 void plan_admit(const DeviceFacts *f, const Manifest *m, PlanKind kind, int slot, Verdict *ret) {
         const char *newest = plan_newest_live(f);
         InstallFacts facts = {

@@ -102,6 +102,27 @@ bool plan_may_empty_slot(const DeviceFacts *f, int slot);
  * -EILSEQ otherwise: the slot does not hold the /usr it claims. */
 void plan_image_matches(const Manifest *m, const char *os_id, const char *version, Verdict *ret);
 
+/* Live and boot agree, and a live switch never leaves the running kernel without its modules:
+ * does the live /usr (old) and the new image have lib/modules/<release> of the running kernel (a
+ * directory)? 1 yes, 0 no, -1 not known yet (a dry run: the image is not mounted). */
+typedef enum ModulesAction {
+        MODULES_LIVE,           /* switch live, as usual */
+        MODULES_STAGE,          /* the new image lacks them: staged for the next boot, nothing live changes */
+        MODULES_DEPENDS,        /* not known before the image is mounted: live if it has them, else staged */
+        _MODULES_ACTION_MAX,
+        _MODULES_ACTION_INVALID = -22,
+} ModulesAction;
+
+typedef struct ModulesPlan {
+        ModulesAction action;
+        Verdict verdict;        /* MODULES_STAGE: -ELIBACC and why; MODULES_DEPENDS: error 0, reason what decides */
+} ModulesPlan;
+
+/* release: the running kernel's (uname -r); one that is no plain file name (empty, ".", "..", a
+ * '/') names nothing to keep, so the switch is live. */
+void plan_modules(const char *release, int old_has, int new_has, ModulesPlan *ret);
+const char *modules_action_to_string(ModulesAction a);
+
 /* May this authenticated manifest go live (or be written, for fetch)? For PLAN_STAGED and
  * PLAN_ROLLBACK, slot is the slot it is in and must authenticate now. */
 void plan_admit(const DeviceFacts *f, const Manifest *m, PlanKind kind, int slot, Verdict *ret);

@@ -36,6 +36,7 @@
 
 void dry_run_done(DryRun *d) {
         free(d->newest_live);
+        free(d->kernel_release);
         switch_plan_done(&d->plan);
         for (size_t i = 0; i < d->n_ns; i++) {
                 free(d->ns[i].version);
@@ -138,6 +139,10 @@ static void dry_run_report(const Facts *facts, const SlotPlan *sp, const Manifes
         ret->slot = sp->slot;
         ret->force_deferrals = sp->force_deferrals;
         ret->newest_live = plan_newest_live(&facts->device) ? strdup(plan_newest_live(&facts->device)) : NULL;
+        ret->kernel_release = strdup(facts->uts.release);
+        /* The image is not mounted in a dry run: whether it has the running kernel's modules is
+         * told when it is (-1: not known). */
+        plan_modules(facts->uts.release, facts->modules_live, -1, &ret->modules);
         if (!sns)
                 return;
         propagate_switch_facts(facts->ns, facts->n_ns, sns);

@@ -29,6 +29,8 @@ typedef struct DryRun {
         SwitchPlan plan;
         DryRunNamespace *ns;
         size_t n_ns;
+        char *kernel_release;   /* uname -r */
+        ModulesPlan modules;    /* live, or staged for the next boot (its kernel modules) */
 } DryRun;
 void dry_run_done(DryRun *d);
 
@@ -37,7 +39,8 @@ typedef struct ApplyResult {
         char *version;
         char *previous_version;
         bool degraded;          /* verity checked in userspace: no device-mapper */
-        bool staged_only;       /* no mount-beneath: staged for the next boot */
+        bool staged_only;       /* no mount-beneath, or the new image lacks the running kernel's
+                                 * modules: staged for the next boot */
         DryRun *dry;            /* set by the caller for a dry run: filled with the plan */
 } ApplyResult;
 void apply_result_done(ApplyResult *r);

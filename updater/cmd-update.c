@@ -126,6 +126,10 @@ static void print_dry_run(const Args *a, const ApplyResult *res, const DryRun *d
                 json_object_object_add(o, "ends_deferrals_holding_slot", json_object_new_boolean(d->force_deferrals));
                 json_object_object_add(o, "activate", json_object_new_boolean(activate));
                 json_object_object_add(o, "per_namespace", json_object_new_boolean(d->plan.per_namespace));
+                json_object_object_add(o, "kernel_release", d->kernel_release ? json_object_new_string(d->kernel_release) : NULL);
+                json_object_object_add(o, "modules", json_object_new_string(modules_action_to_string(d->modules.action)));
+                json_object_object_add(o, "modules_reason",
+                                       d->modules.verdict.reason[0] ? json_object_new_string(d->modules.verdict.reason) : NULL);
                 for (size_t i = 0; i < d->n_ns && i < d->plan.n_steps; i++) {
                         const SwitchStep *st = &d->plan.steps[i];
                         json_object *e = json_object_new_object();
@@ -155,6 +159,8 @@ static void print_dry_run(const Args *a, const ApplyResult *res, const DryRun *d
         printf("Newest live: %s\n", d->newest_live ?: "unknown");
         if (!activate)
                 return;
+        if (d->modules.action != MODULES_LIVE)
+                printf("Modules:     %s\n", d->modules.verdict.reason);
         printf("Switch:      %s\n", d->plan.per_namespace ? "per namespace (the new mount made private)" : "one unmount in the host propagates");
         printf("  %-8s %-10s %-9s %-7s %s\n", "PID", "RELATION", "VERSION", "ACTION", "RULE");
         for (size_t i = 0; i < d->n_ns && i < d->plan.n_steps; i++) {
@@ -196,6 +202,10 @@ static int install(const CliArgs *c, bool activate) {
                 return r;
         if (a.staged) {
                 r = update_apply_staged(&cfg, &keyring, &res);
+                if ((r == -EOPNOTSUPP || r == -ELIBACC) && res.staged_only) {
+                        log_error("%s", log_detail() ?: "staged for the next boot");
+                        return r;
+                }
                 if (r < 0)
                         return fail(r, "apply --staged failed");
                 print_switch(&a, &res, "Updated live");
@@ -214,7 +224,7 @@ static int install(const CliArgs *c, bool activate) {
                 return 0;
         }
         json_event(&a, activate ? "apply" : "fetch", r, &res);
-        if (r == -EOPNOTSUPP && res.staged_only) {
+        if ((r == -EOPNOTSUPP || r == -ELIBACC) && res.staged_only) {
                 log_error("%s", log_detail() ?: "staged for the next boot");
                 return r;
         }

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "apply.h"
@@ -132,6 +135,43 @@ int facts_refresh_namespaces(const Config *cfg, Facts *f) {
         return gather_live(f);
 }
 
+int facts_has_modules_at(int dir_fd, const char *release) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        struct open_how how = {
+                .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+
+        if (!release || !release[0] || strchr(release, '/') || strcmp(release, ".") == 0 || strcmp(release, "..") == 0)
+                return 0;
+        if (asprintf(&path, "lib/modules/%s", release) < 0)
+                return -ENOMEM;
+        fd = (int) syscall(SYS_openat2, dir_fd, path, &how, sizeof how);
+        if (fd >= 0)
+                return 1;
+        if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV)
+                return 0;
+        return -errno;
+}
+
+/* The live /usr: its kernel modules are what the running kernel loads from. Not known: as if it
+ * had them (a switch is then live only to an image that has them too). */
+static int gather_modules_live(const Config *cfg, const char *release) {
+        _cleanup_close_ int fd = open(cfg->target, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int r;
+
+        if (fd < 0)
+                r = -errno;
+        else
+                r = facts_has_modules_at(fd, release);
+        if (r < 0) {
+                log_debug_errno(r, "Cannot tell whether %s has lib/modules/%s: %m", cfg->target, release);
+                return 1;
+        }
+        return r;
+}
+
 int facts_gather(const Config *cfg, const Keyring *keyring, const State *s, time_t now, Facts *ret) {
         _cleanup_free_ char *slots = path_join(cfg->state_directory, "slots");
         Facts *f = ret;
@@ -143,6 +183,7 @@ int facts_gather(const Config *cfg, const Keyring *keyring, const State *s, time
         (void) update_live_os(cfg, &f->host_id, &f->host_version);
         if (uname(&f->uts) < 0)
                 return -errno;
+        f->modules_live = gather_modules_live(cfg, f->uts.release);
         r = pending_load(cfg, &f->pending);
         if (r == -EUCLEAN) {
                 log_warning("%s/pending.json is corrupt: starting a new one.", cfg->runtime_directory);

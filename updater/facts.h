@@ -20,6 +20,7 @@ typedef struct Facts {
         char *host_id;
         char *host_version;
         struct utsname uts;
+        int modules_live;       /* the live /usr has lib/modules/<uts.release>: 1 yes, 0 no */
         MountNamespace *ns;
         size_t n_ns;
         PendingList pending;
@@ -40,3 +41,8 @@ int facts_refresh_namespaces(const Config *cfg, Facts *f);
 /* Loads the slot's manifest.json and manifest.sig (never through a symlink) and verifies the
  * signatures against keyring now. -EKEYREJECTED, -EBADMSG, -ENOKEY as signature_verify(). */
 int facts_authenticate_slot(const Config *cfg, const Keyring *keyring, int slot, Manifest **ret);
+
+/* Does the tree at dir_fd have lib/modules/RELEASE, a directory reached without a symlink and
+ * without leaving the tree (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)? 1 yes, 0 no (absent,
+ * not a directory, a symlink on the way), -errno when it cannot be told. */
+int facts_has_modules_at(int dir_fd, const char *release);

@@ -47,7 +47,8 @@ static const struct {
         { EXDEV, 35 },          /* the bundle changed on the server during the download */
         { EALREADY, 40 },       /* release: nothing pending for this namespace (nothing changed) */
         { ESRCH, 41 },          /* release --pid: no such process */
-        { ELOOP, 36 },          /* StateDirectory, a slot or RuntimeDirectory: a symlink, not root's, or writable by others */
+        { ELOOP, 36 },
+        { ELIBACC, 42 },        /* the new image lacks the running kernel's modules: staged for the next boot */          /* StateDirectory, a slot or RuntimeDirectory: a symlink, not root's, or writable by others */
 };
 
 static int exit_code_of(int r) {

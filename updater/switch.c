@@ -53,6 +53,20 @@ static void close_devices_but(const char *keep) {
         closedir(d);
 }
 
+/* Staged, not live: nothing is mounted or unmounted, the slot is the next boot's choice (with its
+ * trial boots), and the detached mount goes when the caller closes it. */
+static int stage_for_next_boot(const Config *cfg, State *s, int slot, const char *verity_name, ApplyResult *ret) {
+        s->switching = -1;
+        s->staged = slot;
+        s->next_boot = slot;
+        s->boot_tries = BOOT_TRIES;
+        s->good = false;
+        ret->staged_only = true;
+        if (verity_name)
+                (void) verity_close(verity_name); /* deferred: goes with our detached mount */
+        return session_save(cfg, s);
+}
+
 /* Trust at use: the slot's signed manifest is authenticated again, the planner admits it for this
  * kind of switch, then the image is attached, bound to the signed root hash (dm-verity, or the
  * whole tree checked over the very loop device that is then mounted), mounted, its own os-release
@@ -70,6 +84,7 @@ int switch_to_slot(const Config *cfg, const Keyring *keyring, State *s, int slot
         _cleanup_close_ int loop_fd = -EBADF, tree_fd = -EBADF, mnt = -EBADF;
         const ManifestImage *img;
         Verdict v;
+        ModulesPlan mp;
         OsRelease o = {};
         uint64_t t_verified, t_facts, t_plan;
         bool kernel;
@@ -169,6 +184,21 @@ int switch_to_slot(const Config *cfg, const Keyring *keyring, State *s, int slot
                 goto fail_reject;
         }
 
+        /* A live switch never leaves the running kernel without its modules: an image that lacks
+         * lib/modules/<release> the live /usr has is staged for the next boot instead (that kernel's
+         * own image boots with it), nothing is mounted or unmounted. */
+        r = facts_has_modules_at(mnt, facts.uts.release);
+        if (r < 0)
+                log_debug_errno(r, "Cannot tell whether the new image has lib/modules/%s: %m", facts.uts.release);
+        plan_modules(facts.uts.release, facts.modules_live, r < 0 ? 0 : r, &mp);
+        if (mp.action == MODULES_STAGE) {
+                r = stage_for_next_boot(cfg, s, slot, kernel ? name : NULL, ret);
+                if (r < 0)
+                        return r;
+                return log_debug_errno(mp.verdict.error, "Version %s is %s (slot %s); the running kernel keeps the live /usr.",
+                                       m->version, mp.verdict.reason, slot_name(slot));
+        }
+
         /* Planned now, so deadlines count from the switch, not from before the verification. */
         sns = calloc(facts.n_ns + 1, sizeof(SwitchNamespace));
         if (!sns) {
@@ -198,15 +228,7 @@ int switch_to_slot(const Config *cfg, const Keyring *keyring, State *s, int slot
         r = mount_tuck_beneath(mnt, cfg->target);
         if (r == -EOPNOTSUPP) {
                 /* Kernels before 6.5: nothing is mounted or unmounted; the next boot uses the slot. */
-                s->switching = -1;
-                s->staged = slot;
-                s->next_boot = slot;
-                s->boot_tries = BOOT_TRIES;
-                s->good = false;
-                ret->staged_only = true;
-                if (kernel)
-                        (void) verity_close(name); /* deferred: goes with our detached mount */
-                r = session_save(cfg, s);
+                r = stage_for_next_boot(cfg, s, slot, kernel ? name : NULL, ret);
                 if (r < 0)
                         return r;
                 return log_debug_errno(EOPNOTSUPP, "This kernel cannot mount beneath %s (Linux >= 6.5 needed): version %s is staged in slot %s for the next boot.",

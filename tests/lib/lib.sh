@@ -22,6 +22,8 @@ _run_cleanup() {
         for h in "${_cleanup_hooks[@]+"${_cleanup_hooks[@]}"}"; do eval "$h" || true; done
         # Mounts made in the test's private namespace vanish with it; what cannot be removed now
         # (a lazily detached mount still busy) must not change the test's verdict.
+        # Slot files are sealed immutable while used: unseal before removing.
+        chattr -R -i "$T" 2>/dev/null || true
         rm -rf "$T" 2>/dev/null || true
         exit "$rc"
 }

@@ -268,6 +268,54 @@ static void test_image_matches(void **state) {
         assert_int_equal(v.error, -EILSEQ);
 }
 
+/* ---- plan_modules ---------------------------------------------------------------------------- */
+
+static void test_modules(void **state) {
+        static const struct {
+                const char *release;
+                int old_has, new_has;
+                ModulesAction want;
+        } rows[] = {
+                /* old has them, new lacks them: the running kernel would lose its modules */
+                { "6.18.0-1-amd64", 1, 0, MODULES_STAGE },
+                /* both have them, or the old /usr had none to lose: live */
+                { "6.18.0-1-amd64", 1, 1, MODULES_LIVE },
+                { "6.18.0-1-amd64", 0, 0, MODULES_LIVE },
+                { "6.18.0-1-amd64", 0, 1, MODULES_LIVE },
+                /* a dry run: the new image is not mounted */
+                { "6.18.0-1-amd64", 1, -1, MODULES_DEPENDS },
+                { "6.18.0-1-amd64", 0, -1, MODULES_LIVE },
+                /* the old /usr not known: nothing to keep */
+                { "6.18.0-1-amd64", -1, 0, MODULES_LIVE },
+                /* a release that is no file name names nothing to keep */
+                { NULL, 1, 0, MODULES_LIVE },
+                { "", 1, 0, MODULES_LIVE },
+                { ".", 1, 0, MODULES_LIVE },
+                { "..", 1, 0, MODULES_LIVE },
+                { "6.18/../x", 1, 0, MODULES_LIVE },
+        };
+        (void) state;
+
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+                ModulesPlan p;
+
+                plan_modules(rows[i].release, rows[i].old_has, rows[i].new_has, &p);
+                if (p.action != rows[i].want)
+                        fail_msg("row %zu (%s, old %d, new %d): %s, want %s", i, rows[i].release ?: "(null)", rows[i].old_has,
+                                 rows[i].new_has, modules_action_to_string(p.action), modules_action_to_string(rows[i].want));
+                assert_int_equal(p.verdict.error, p.action == MODULES_STAGE ? -ELIBACC : 0);
+                if (p.action == MODULES_STAGE) {
+                        assert_non_null(strstr(p.verdict.reason, "staged for the next boot"));
+                        assert_non_null(strstr(p.verdict.reason, "lib/modules/6.18.0-1-amd64"));
+                } else if (p.action == MODULES_DEPENDS)
+                        assert_non_null(strstr(p.verdict.reason, "lib/modules/6.18.0-1-amd64"));
+                else
+                        assert_string_equal(p.verdict.reason, "");
+        }
+        assert_string_equal(modules_action_to_string(MODULES_STAGE), "stage");
+        assert_null(modules_action_to_string(_MODULES_ACTION_MAX));
+}
+
 /* ---- plan_switch ---------------------------------------------------------------------------- */
 
 static char *defer_exe[] = { (char *) "/opt/svc/appserver", NULL };
@@ -507,6 +555,7 @@ int main(void) {
                 cmocka_unit_test(test_slot),
                 cmocka_unit_test(test_rollback_slot_and_gc),
                 cmocka_unit_test(test_image_matches),
+                cmocka_unit_test(test_modules),
                 cmocka_unit_test(test_may_empty_slot),
                 cmocka_unit_test(test_provision),
                 cmocka_unit_test(test_switch),
