@@ -7,13 +7,11 @@
 
 setup_target
 
-# bundle_with VERSION OS-RELEASE-TEXT: $T/v$VERSION.osup, whose image's lib/os-release is the text.
-bundle_with() {
-        local v=$1 text=$2
-        make_tree "$T/tree$v" "$v"
-        printf '%b' "$text" >"$T/tree$v/lib/os-release"
-        "$OSUPDATE" bundle create --key "$T/k1.pem" --os-id demo --version "$v" --tree "$T/tree$v" \
-                -o "$T/v$v.osup" >/dev/null
+# with_os_release VERSION OS-RELEASE-TEXT: $T/v$VERSION.osup, whose image's lib/os-release is the
+# text (printf %b).
+with_os_release() {
+        _text=$2
+        bundle_with "$1" 'printf "%b" "$_text" >"$d/lib/os-release"'
 }
 
 # refused_image NAME REGEX: exit 25 with REGEX, live version 3, the slot it was written to emptied.
@@ -29,24 +27,24 @@ refused_image() {
 }
 
 # The issue's case: "ID = demo" (and the rest spelled as loosely as systemd allows).
-bundle_with 2 '# the demo OS \\\r\nNAME = "Demo \\"OS\\""  \r\n  ID = demo\r\nIMAGE_VERSION\t=\t"2"\r\n'
+with_os_release 2 '# the demo OS \\\r\nNAME = "Demo \\"OS\\""  \r\n  ID = demo\r\nIMAGE_VERSION\t=\t"2"\r\n'
 check "apply an image whose os-release says 'ID = demo'" osup apply "$T/v2.osup"
 [ "$(cat "$TARGET/version")" = 2 ] && ok "version 2 live" || not_ok "live version $(cat "$TARGET/version")"
 
 # Now the live os-release is that file: the next apply reads the running OS from it. Quotes pieced
 # together, a continuation line, a ';' comment, and no final newline.
-bundle_with 3 "; comment\nID='de'\"mo\"\nVERSION_ID=\\\\\n3"
+with_os_release 3 "; comment\nID='de'\"mo\"\nVERSION_ID=\\\\\n3"
 expect "apply over it (read as demo 2), an image with ID='de'\"mo\" and a continued VERSION_ID" 0 ": 2 -> 3 in slot" \
         osup apply "$T/v3.osup"
 [ "$(cat "$TARGET/version")" = 3 ] && ok "version 3 live" || not_ok "live version $(cat "$TARGET/version")"
 expect "status reads the live os-release as demo 3" 0 "live demo 3$" osup status
 
 # Invalid UTF-8 in any assignment: systemd reads nothing of the file.
-bundle_with 4 'ID=demo\nIMAGE_VERSION=4\nNAME=caf\351\n'
+with_os_release 4 'ID=demo\nIMAGE_VERSION=4\nNAME=caf\351\n'
 refused_image "an image whose os-release has invalid UTF-8" "not one systemd would read" osup apply "$T/v4.osup"
 
 # `export ID=demo` sets the key "export ID": the image names no OS.
-bundle_with 5 'export ID=demo\nIMAGE_VERSION=5\n'
+with_os_release 5 'export ID=demo\nIMAGE_VERSION=5\n'
 refused_image "an image whose os-release says 'export ID=demo'" "os-release says \(no ID\) 5, its manifest demo 5" \
         osup apply "$T/v5.osup"
 

@@ -7,17 +7,6 @@
 
 setup_target
 
-# bundle_with VERSION SHELL-CODE: $T/v$VERSION.osup from a tree whose lib/os-release the code
-# makes (in $d, the tree).
-bundle_with() {
-        local v=$1 d="$T/tree$1"
-        make_tree "$d" "$v"
-        rm -f "$d/lib/os-release"
-        eval "$2"
-        "$OSUPDATE" bundle create --key "$T/k1.pem" --os-id demo --version "$v" --tree "$d" \
-                -o "$T/v$v.osup" >/dev/null
-}
-
 # refused NAME VERSION REGEX: exit 25 with REGEX, version 1 still live, no slot ready.
 refused() {
         local name=$1 v=$2 regex=$3 st
@@ -30,13 +19,13 @@ refused() {
 }
 
 # systemd reads a file of any size; we read at most 64 KiB of a file someone else made.
-bundle_with 2 '{ printf "ID=demo\nIMAGE_VERSION=2\n"; head -c 70000 /dev/zero | tr "\0" "#"; } >"$d/lib/os-release"'
+bundle_with 2 'rm -f "$d/lib/os-release"; { printf "ID=demo\nIMAGE_VERSION=2\n"; head -c 70000 /dev/zero | tr "\0" "#"; } >"$d/lib/os-release"'
 refused "lib/os-release of 70000 bytes" 2 "larger than 64 KiB"
 bundle_with 3 'rm -rf "$d/lib"; printf "ID=demo\n" >"$d/lib"'
 refused "lib a regular file" 3 "no readable lib/os-release"
-bundle_with 4 'mkfifo "$d/lib/os-release"'
+bundle_with 4 'rm -f "$d/lib/os-release"; mkfifo "$d/lib/os-release"'
 refused "lib/os-release a FIFO" 4 "no readable lib/os-release"
-bundle_with 5 'ln -s /etc/os-release "$d/lib/os-release"'
+bundle_with 5 'rm -f "$d/lib/os-release"; ln -s /etc/os-release "$d/lib/os-release"'
 refused "lib/os-release a symlink" 5 "no readable lib/os-release"
 
 # And a good image still goes live after all that.

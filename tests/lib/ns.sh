@@ -129,3 +129,13 @@ loops_under() {
         done
         echo "$n"
 }
+
+# bundle_with VERSION SHELL-CODE: $T/v$VERSION.osup (signed by k1, OS demo) from a tree made by
+# make_tree in $d, after SHELL-CODE has shaped it (e.g. its lib/os-release).
+bundle_with() {
+        local v=$1 d="$T/tree$1"
+        make_tree "$d" "$v"
+        eval "$2"
+        "$OSUPDATE" bundle create --key "$T/k1.pem" --os-id demo --version "$v" --tree "$d" \
+                -o "$T/v$v.osup" >/dev/null
+}
