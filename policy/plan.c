@@ -389,46 +389,102 @@ void plan_expire(const time_t *deadlines, size_t n, time_t now, bool all, bool *
                 ret[i] = all || deadlines[i] == 0 || deadlines[i] <= now;
 }
 
-static bool boot_candidate(const BootFacts *f, int i) {
-        const BootSlotFacts *s;
+/* Can slot i be set up at all? If not, why (into why, if given). */
+static bool boot_usable(const BootFacts *f, int i, char *why, size_t n) {
+        const BootSlotFacts *s = &f->slots[i];
 
-        if (i < 0 || i >= PLAN_SLOTS)
+        if (!s->ready || !s->version) {
+                if (why && s->ready)
+                        snprintf(why, n, "its signed manifest does not authenticate with the keys of this initramfs (%s)",
+                                 strerror(-(s->auth < 0 ? s->auth : -EBADMSG)));
+                else if (why)
+                        snprintf(why, n, "it holds no complete image");
                 return false;
-        s = &f->slots[i];
-        if (!s->ready || s->auth < 0 || !s->version)
+        }
+        if (s->auth < 0) {
+                if (why)
+                        snprintf(why, n, "its signed manifest does not authenticate with the keys of this initramfs (%s)",
+                                 strerror(-s->auth));
                 return false;
-        if (f->version_floor && version_compare(s->version, f->version_floor) < 0)
+        }
+        if (f->version_floor && version_compare(s->version, f->version_floor) < 0) {
+                if (why)
+                        snprintf(why, n, "version %s is below the version floor %s", s->version, f->version_floor);
                 return false;
-        /* A slot on trial with no tries left failed to come up that many times. */
-        return !(s->tries == 0 && !s->good);
+        }
+        if (s->failed_now) {
+                if (why)
+                        snprintf(why, n, "it could not be set up in this boot");
+                return false;
+        }
+        return true;
+}
+
+static bool boot_on_trial(const BootSlotFacts *s) {
+        return !s->good && s->tries >= 0;
+}
+
+/* Has slot i used up its count: a trial with no boots left, or a good slot Limit boots in a row
+ * without mark-good? */
+static bool boot_counted_out(const BootFacts *f, int i, char *why, size_t n) {
+        const BootSlotFacts *s = &f->slots[i];
+
+        if (boot_on_trial(s)) {
+                if (s->tries > 0)
+                        return false;
+                if (why)
+                        snprintf(why, n, "version %s used all its trial boots without reaching mark-good", s->version);
+                return true;
+        }
+        if (f->limit == 0 || s->unconfirmed < f->limit)
+                return false;
+        if (why)
+                snprintf(why, n, "version %s booted %u times in a row without reaching mark-good (Limit=%u)", s->version,
+                         s->unconfirmed, f->limit);
+        return true;
+}
+
+static bool boot_candidate(const BootFacts *f, int i) {
+        return i >= 0 && i < PLAN_SLOTS && boot_usable(f, i, NULL, 0) && !boot_counted_out(f, i, NULL, 0);
 }
 
 void plan_boot(const BootFacts *f, BootPlan *ret) {
         int first = -1, other = -1;
 
         *ret = (BootPlan) { .slot = -1, .fallback = -1, .tries_left = -1 };
-        if (f->forced >= 0) {
-                if (!boot_candidate(f, f->forced))
-                        return verdict_refuse(&ret->verdict, ENOMEDIUM,
-                                              "osupdate.slot= names slot %d, which does not authenticate or has no tries left.", f->forced);
-                first = f->forced;
-        } else if (boot_candidate(f, f->next_boot))
+        for (int i = 0; i < PLAN_SLOTS; i++)
+                if (boot_usable(f, i, ret->passed_over[i], sizeof ret->passed_over[i]))
+                        (void) boot_counted_out(f, i, ret->passed_over[i], sizeof ret->passed_over[i]);
+
+        if (f->forced >= 0 && f->forced < PLAN_SLOTS && boot_usable(f, f->forced, NULL, 0))
+                first = f->forced; /* the operator's choice, even past its count */
+        else if (boot_candidate(f, f->next_boot))
                 first = f->next_boot;
-        else {
-                /* No usable record: the newest slot that authenticates. */
+        else
+                /* The next boot is used up or unusable, or no record: the newest other candidate. */
                 for (int i = 0; i < PLAN_SLOTS; i++)
                         if (boot_candidate(f, i) &&
                             (first < 0 || version_compare(f->slots[i].version, f->slots[first].version) > 0))
                                 first = i;
+        if (first < 0) {
+                /* Last resort: rather than not booting, a slot that authenticates but used up its count. */
+                for (int i = 0; i < PLAN_SLOTS; i++)
+                        if (boot_usable(f, i, NULL, 0) && (first < 0 || first == f->next_boot))
+                                first = i;
+                ret->last_resort = first >= 0;
         }
         if (first < 0)
-                return verdict_refuse(&ret->verdict, ENOMEDIUM, "No slot can boot: none is complete, authentic, above the floor and with tries left.");
+                return verdict_refuse(&ret->verdict, ENOMEDIUM,
+                                      "No slot can boot: none holds a complete image that authenticates with this initramfs's "
+                                      "keys and is at or above the version floor.");
 
         for (int i = 0; i < PLAN_SLOTS; i++)
-                if (i != first && boot_candidate(f, i))
+                if (i != first && boot_usable(f, i, NULL, 0) && (other < 0 || boot_candidate(f, i)))
                         other = i;
         ret->slot = first;
-        ret->fallback = f->forced >= 0 ? -1 : other;
-        ret->trial = f->slots[first].tries > 0 && !f->slots[first].good;
-        ret->tries_left = ret->trial ? f->slots[first].tries - 1 : f->slots[first].tries;
+        ret->passed_over[first][0] = 0;
+        ret->fallback = other;
+        ret->trial = boot_on_trial(&f->slots[first]) && f->slots[first].tries > 0;
+        ret->tries_left = ret->trial ? f->slots[first].tries - 1 : boot_on_trial(&f->slots[first]) ? 0 : -1;
+        ret->unconfirmed = f->slots[first].unconfirmed + 1;
 }

@@ -218,13 +218,15 @@ time_t plan_merge_deadline(time_t recorded, time_t planned);
  * slot). ret[i] for each. */
 void plan_expire(const time_t *deadlines, size_t n, time_t now, bool all, bool *ret);
 
-/* The boot stage: which slot to try. */
+/* The boot stage: which slot to try, and what to record before trying it. */
 typedef struct BootSlotFacts {
         bool ready;
-        int auth;               /* 0: the signed manifest authenticates now */
+        int auth;               /* 0: the signed manifest authenticates now (the initramfs's keys) */
         const char *version;    /* from the signed manifest */
-        int tries;              /* trial boots left, -1: not on trial (good) */
-        bool good;
+        int tries;              /* trial boots left, -1: not on trial */
+        bool good;              /* marked good since it was written */
+        unsigned unconfirmed;   /* boots in a row since then that never reached mark-good */
+        bool failed_now;        /* this boot stage already tried it and could not set it up */
 } BootSlotFacts;
 
 typedef struct BootFacts {
@@ -232,14 +234,24 @@ typedef struct BootFacts {
         int next_boot;          /* -1: none recorded (no or corrupt state) */
         int forced;             /* osupdate.slot= on the kernel command line, -1: none */
         const char *version_floor;
+        unsigned limit;         /* [Boot] Limit=: a good slot falls back after this many unconfirmed boots; 0: never */
 } BootFacts;
 
 typedef struct BootPlan {
         int slot;               /* -1: nothing can boot (verdict says why) */
-        int fallback;           /* the slot to try if this one does not come up, -1: none */
+        int fallback;           /* the slot to try if this one cannot be set up, -1: none */
         bool trial;             /* this boot uses one of the slot's tries */
-        int tries_left;         /* recorded before the attempt */
+        int tries_left;         /* to record before the attempt (-1: not on trial) */
+        unsigned unconfirmed;   /* to record before the attempt */
+        bool last_resort;       /* no slot is a normal choice: this one authenticates but has used up its
+                                 * tries or its limit (better than not booting at all) */
+        char passed_over[PLAN_SLOTS][192]; /* why each other slot is not the choice ("": no reason) */
         Verdict verdict;
 } BootPlan;
 
+/* A slot is tried, in this order: the one osupdate.slot= names (if it authenticates); the next boot
+ * if it has tries (on trial) or fewer than Limit unconfirmed boots (good); the newest other such
+ * slot; else, loudly, an authenticating one that used up its count, the one that was not the next
+ * boot first (so two bad slots alternate). Never one that does not authenticate, is below the
+ * floor or failed to set up in this boot. */
 void plan_boot(const BootFacts *f, BootPlan *ret);

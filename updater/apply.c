@@ -253,6 +253,7 @@ int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions
                 return r;
         }
 
+        slot_info_done(&s.slots[ctx.slot]);
         s.slots[ctx.slot] = (SlotInfo) { .state = SLOT_READY, .version = TAKE_PTR(w.version), .fstype = TAKE_PTR(w.fstype) };
         if (!o->activate)
                 s.staged = ctx.slot;

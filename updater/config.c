@@ -22,13 +22,49 @@ const char *verity_mode_to_string(VerityMode m) {
         return m >= 0 && m < _VERITY_MODE_MAX ? verity_mode_table[m] : NULL;
 }
 
-static int parse_verity_mode(const char *value, void *data) {
+VerityMode verity_mode_from_string(const char *s) {
         for (int i = 0; i < _VERITY_MODE_MAX; i++)
-                if (strcmp(value, verity_mode_table[i]) == 0) {
-                        *(VerityMode *) data = (VerityMode) i;
+                if (strcmp(s, verity_mode_table[i]) == 0)
+                        return (VerityMode) i;
+        return _VERITY_MODE_INVALID;
+}
+
+static int parse_verity_mode(const char *value, void *data) {
+        VerityMode m = verity_mode_from_string(value);
+
+        if (m < 0)
+                return -EINVAL;
+        *(VerityMode *) data = m;
+        return 0;
+}
+
+static const char *const on_corruption_table[_VERITY_ON_CORRUPTION_MAX] = {
+        [VERITY_ON_CORRUPTION_RESTART] = "restart",
+        [VERITY_ON_CORRUPTION_PANIC] = "panic",
+        [VERITY_ON_CORRUPTION_EIO] = "eio",
+};
+
+const char *verity_on_corruption_to_string(VerityOnCorruption v) {
+        return v >= 0 && v < _VERITY_ON_CORRUPTION_MAX ? on_corruption_table[v] : NULL;
+}
+
+static int parse_on_corruption(const char *value, void *data) {
+        for (int i = 0; i < _VERITY_ON_CORRUPTION_MAX; i++)
+                if (strcmp(value, on_corruption_table[i]) == 0) {
+                        *(VerityOnCorruption *) data = (VerityOnCorruption) i;
                         return 0;
                 }
         return -EINVAL;
+}
+
+/* Tries= and Limit=: 1…100 (0 would never boot a new slot, or never boot a good one twice). */
+static int parse_boot_count(const char *value, void *data) {
+        unsigned v;
+        int r = conf_parse_unsigned(value, &v);
+        if (r < 0 || v < 1 || v > 100)
+                return -EINVAL;
+        *(unsigned *) data = v;
+        return 0;
 }
 
 static int parse_signatures_required(const char *value, void *data) {
@@ -96,6 +132,7 @@ static int config_defaults(Config *c) {
                 .runtime_directory = strdup("/run/osupdate"),
                 .signatures_required = 1,
                 .verity = VERITY_MODE_AUTO,
+                .boot = { .tries = BOOT_TRIES_DEFAULT, .limit = BOOT_LIMIT_DEFAULT, .on_corruption = VERITY_ON_CORRUPTION_RESTART },
                 .network = {
                         .connect_timeout_usec = 30 * 1000000ULL,
                         .low_speed_limit = 1000,
@@ -158,6 +195,9 @@ static int config_load_full(const char *path, const char *vendor_file, const cha
                 { "Network", "Retries", conf_parse_unsigned, &c.network.retries },
                 { "Network", "RetryDelay", conf_parse_timespan, &c.network.retry_delay_usec },
                 { "Network", "MaxBytes", conf_parse_size, &c.network.max_bytes },
+                { "Boot", "Tries", parse_boot_count, &c.boot.tries },
+                { "Boot", "Limit", parse_boot_count, &c.boot.limit },
+                { "Boot", "OnCorruption", parse_on_corruption, &c.boot.on_corruption },
                 {},
         };
         int r;

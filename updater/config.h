@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "verity-activate.h"
+
 typedef enum VerityMode {
         VERITY_MODE_AUTO,
         VERITY_MODE_KERNEL,
@@ -11,6 +13,15 @@ typedef enum VerityMode {
         _VERITY_MODE_MAX,
         _VERITY_MODE_INVALID = -22,
 } VerityMode;
+
+#define BOOT_TRIES_DEFAULT 3
+#define BOOT_LIMIT_DEFAULT 3
+
+typedef struct BootConfig {
+        unsigned tries;                 /* Tries=: trial boots of a newly installed slot */
+        unsigned limit;                 /* Limit=: boots in a row without mark-good before a good slot falls back */
+        VerityOnCorruption on_corruption;
+} BootConfig;
 
 typedef struct NetworkConfig {
         char *ca_file;
@@ -40,6 +51,7 @@ typedef struct Config {
         int default_mode;               /* [Policy] DefaultMode= (a PolicyMode), force */
         uint64_t default_deadline_usec; /* [Policy] DefaultDeadline=, 0: none */
         NetworkConfig network;
+        BootConfig boot;
 } Config;
 
 #define CONFIG_DEFAULT_FILE "/etc/osupdate/osupdate.conf"
@@ -58,6 +70,8 @@ int config_load_files(const char *vendor_file, const char *default_file, const c
 void config_done(Config *c);
 
 const char *verity_mode_to_string(VerityMode m);
+VerityMode verity_mode_from_string(const char *s);
+const char *verity_on_corruption_to_string(VerityOnCorruption v);
 
 /* The trusted keys: keys_dir if given (it must exist), else KeysDirectory= and the vendor
  * directory, each where it exists. -ENOKEY (logged) when there are none. */

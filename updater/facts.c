@@ -14,37 +14,8 @@
 #include "log.h"
 #include "slot.h"
 
-static int read_slot_file(const char *dir, const char *name, size_t max, char **ret, size_t *ret_len) {
-        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
-
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dfd < 0)
-                return log_debug_errno(errno, "Cannot open %s: %m", dir);
-        fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-        if (fd < 0)
-                return log_debug_errno(errno, "Cannot open %s/%s: %m", dir, name);
-        return read_full_fd(fd, max, ret, ret_len);
-}
-
 int facts_authenticate_slot(const Config *cfg, const Keyring *keyring, int slot, Manifest **ret) {
-        _cleanup_free_ char *dir = slot_path(cfg->state_directory, slot), *m = NULL, *sig = NULL;
-        size_t m_len, sig_len;
-        int r;
-
-        if (!dir)
-                return -ENOMEM;
-        if (!keyring || keyring->n_keys == 0)
-                return -ENOKEY;
-        r = read_slot_file(dir, SLOT_MANIFEST, MANIFEST_MAX_SIZE, &m, &m_len);
-        if (r < 0)
-                return r;
-        r = read_slot_file(dir, SLOT_SIGNATURE, 1024 * 1024, &sig, &sig_len);
-        if (r < 0)
-                return r;
-        r = signature_verify(m, m_len, sig, sig_len, keyring, cfg->signatures_required, NULL);
-        if (r < 0)
-                return log_debug_errno(r, "The manifest stored in slot %s does not authenticate: %m", slot_name(slot));
-        return manifest_parse(m, m_len, ret);
+        return slot_authenticate(cfg->state_directory, slot, keyring, cfg->signatures_required, ret);
 }
 
 static int gather_busy(const Config *cfg, Facts *f) {

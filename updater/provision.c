@@ -334,7 +334,7 @@ int cmd_provision(const CliArgs *a) {
         state_init(&s);
         s.slots[sp.slot] = (SlotInfo) { .state = SLOT_READY, .version = TAKE_PTR(w.version), .fstype = TAKE_PTR(w.fstype) };
         s.active = s.next_boot = sp.slot;
-        s.good = true;
+        s.good = s.slots[sp.slot].good = true;
         r = state_save(state_dir, &s);
         if (r < 0) {
                 (void) slot_clear(state_dir, sp.slot);

@@ -96,9 +96,7 @@ int session_save(const Config *cfg, const State *s) {
 }
 
 void session_forget_slot(State *s, int slot) {
-        free(s->slots[slot].version);
-        free(s->slots[slot].fstype);
-        s->slots[slot] = (SlotInfo) { .state = SLOT_EMPTY };
+        slot_info_done(&s->slots[slot]);
         if (s->next_boot == slot)
                 s->next_boot = s->active;
         if (s->staged == slot)
@@ -142,7 +140,7 @@ int update_recover(const Config *cfg, State *s) {
                         s->active = x;
                         s->next_boot = x;
                         s->staged = -1;
-                        s->boot_tries = BOOT_TRIES;
+                        s->boot_tries = (int) cfg->boot.tries;
                         s->good = false;
                 } else
                         log_debug("Recovering: the switch to slot %s had not started; slot stays staged.", slot_name(x));

@@ -9,7 +9,6 @@
 /* What every state-changing command shares: the lock, state.json, recovery from an interrupted run. */
 
 /* Trial boots a newly live or staged slot gets until `osupdate mark-good`. */
-#define BOOT_TRIES 3
 
 /* Holds RuntimeDirectory/lock (flock): one apply, rollback, mark-good or gc at a time.
  * -EBUSY when another holds it. */

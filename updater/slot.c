@@ -25,14 +25,6 @@
 /* A complete slot's files; while being written each is <name>.partial. */
 static const char *const slot_files[] = { SLOT_IMAGE, SLOT_TREE, SLOT_SIGNATURE, SLOT_MANIFEST };
 
-char *slot_path(const char *state_dir, int slot) {
-        char *p;
-
-        if (asprintf(&p, "%s/slots/%s", state_dir, slot_name(slot)) < 0)
-                return NULL;
-        return p;
-}
-
 /* StateDirectory, slots/ and the slot's directory, each opened below the one before without
  * following a symlink, each checked for owner and mode: an attacker with disk access who replaces
  * slots/b by a symlink to /etc must not get us to unlink or write files there. With create,

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 
 #include "bundle-reader.h"
+#include "slot-auth.h"
 
 /* A slot is a directory StateDirectory/slots/<a|b>/ holding the image, its verity tree and the
  * signed manifest.json + manifest.sig it came with. Files are written as *.partial and renamed
@@ -23,7 +24,6 @@
  * symlink, a non-directory, another owner or a group/other-writable mode; nothing is read,
  * written or removed through such a directory. */
 
-char *slot_path(const char *state_dir, int slot);
 
 /* Is any file of the slot still attached to a loop device (so mounted, or being set up,
  * somewhere, in any namespace)? */

@@ -36,6 +36,69 @@ const char *slot_state_to_string(SlotState s) {
         return s >= 0 && s < _SLOT_STATE_MAX ? slot_state_table[s] : NULL;
 }
 
+static const char *const boot_result_table[_BOOT_RESULT_MAX] = {
+        [BOOT_RESULT_BOOTING] = "booting",
+        [BOOT_RESULT_GOOD] = "good",
+        [BOOT_RESULT_UNCONFIRMED] = "unconfirmed",
+        [BOOT_RESULT_FAILED] = "failed",
+};
+
+const char *boot_result_to_string(BootResult r) {
+        return r >= 0 && r < _BOOT_RESULT_MAX ? boot_result_table[r] : NULL;
+}
+
+static int boot_result_from_string(const char *s) {
+        for (int i = 0; i < _BOOT_RESULT_MAX; i++)
+                if (strcmp(s, boot_result_table[i]) == 0)
+                        return i;
+        return -EINVAL;
+}
+
+void slot_info_done(SlotInfo *i) {
+        free(i->version);
+        free(i->fstype);
+        free(i->failed);
+        *i = (SlotInfo) { .state = SLOT_EMPTY };
+}
+
+static void boot_record_done(BootRecord *b) {
+        free(b->version);
+        free(b->reason);
+        free(b->verity);
+        *b = (BootRecord) { .slot = -1 };
+}
+
+static int strdup_opt(const char *s, char **ret) {
+        *ret = NULL;
+        if (s && !(*ret = strdup(s)))
+                return -ENOMEM;
+        return 0;
+}
+
+int state_add_boot(State *s, int slot, const char *version, BootResult result, const char *reason, const char *verity,
+                   uint64_t time) {
+        BootRecord b = { .slot = slot, .result = result, .time = time };
+
+        if (strdup_opt(version, &b.version) < 0 || strdup_opt(reason, &b.reason) < 0 || strdup_opt(verity, &b.verity) < 0) {
+                boot_record_done(&b);
+                return -ENOMEM;
+        }
+        if (s->n_boots == BOOT_HISTORY_MAX) {
+                boot_record_done(&s->boots[0]);
+                memmove(s->boots, s->boots + 1, sizeof(s->boots[0]) * (BOOT_HISTORY_MAX - 1));
+                s->n_boots--;
+        }
+        s->boots[s->n_boots++] = b;
+        return 0;
+}
+
+BootRecord *state_last_boot(State *s, int slot) {
+        for (unsigned i = s->n_boots; i > 0; i--)
+                if (s->boots[i - 1].slot == slot)
+                        return &s->boots[i - 1];
+        return NULL;
+}
+
 static int slot_state_from_string(const char *s) {
         for (int i = 0; i < _SLOT_STATE_MAX; i++)
                 if (strcmp(s, slot_state_table[i]) == 0)
@@ -48,10 +111,10 @@ void state_init(State *s) {
 }
 
 void state_done(State *s) {
-        for (int i = 0; i < SLOT_MAX; i++) {
-                free(s->slots[i].version);
-                free(s->slots[i].fstype);
-        }
+        for (int i = 0; i < SLOT_MAX; i++)
+                slot_info_done(&s->slots[i]);
+        for (unsigned i = 0; i < s->n_boots; i++)
+                boot_record_done(&s->boots[i]);
         free(s->version_floor);
         state_init(s);
 }
@@ -71,6 +134,17 @@ static int get_slot_ref(json_object *o, const char *key, int *ret) {
         return 0;
 }
 
+static int get_bool(json_object *o, const char *key, bool *ret) {
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+                return 0;
+        if (!json_object_is_type(v, json_type_boolean))
+                return corrupt("\"%s\" must be a boolean.", key);
+        *ret = json_object_get_boolean(v);
+        return 0;
+}
+
 static int dup_opt_string(json_object *o, const char *key, char **ret) {
         const char *s = NULL;
         int r = json_get_string(o, key, true, &s);
@@ -87,11 +161,11 @@ static int dup_opt_string(json_object *o, const char *key, char **ret) {
 
 int state_load(const char *dir, State *ret) {
         static const char *const keys[] = { "format", "slots", "booted", "active", "next_boot", "switching", "staged",
-                                            "boot_tries", "good", "version_floor", NULL };
+                                            "boot_tries", "good", "version_floor", "boots", NULL };
         _cleanup_(json_object_putp) json_object *root = NULL;
         _cleanup_free_ char *path = NULL, *buf = NULL;
         _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
-        json_object *slots, *v;
+        json_object *slots, *boots = NULL, *v;
         uint64_t format, tries;
         State s;
         size_t len;
@@ -133,9 +207,10 @@ int state_load(const char *dir, State *ret) {
                 return corrupt("unknown slot in \"slots\".");
 
         for (int i = 0; i < SLOT_MAX; i++) {
-                static const char *const slot_keys[] = { "state", "version", "fstype", NULL };
+                static const char *const slot_keys[] = { "state", "version", "fstype", "good", "unconfirmed", "failed", NULL };
                 const char *st = NULL;
                 json_object *o;
+                uint64_t n = 0;
 
                 if (json_get_object(slots, slot_names[i], false, &o) < 0 || json_check_keys(o, slot_keys, NULL) < 0 ||
                     json_get_string(o, "state", false, &st) < 0 || slot_state_from_string(st) < 0) {
@@ -145,6 +220,15 @@ int state_load(const char *dir, State *ret) {
                 s.slots[i].state = (SlotState) slot_state_from_string(st);
                 if ((r = dup_opt_string(o, "version", &s.slots[i].version)) < 0 ||
                     (r = dup_opt_string(o, "fstype", &s.slots[i].fstype)) < 0)
+                        goto fail;
+                if ((r = get_bool(o, "good", &s.slots[i].good)) < 0)
+                        goto fail;
+                if (json_get_u64(o, "unconfirmed", true, 1000000, &n) < 0) {
+                        r = corrupt("slot %s: \"unconfirmed\" must be a small integer.", slot_names[i]);
+                        goto fail;
+                }
+                s.slots[i].unconfirmed = (unsigned) n;
+                if ((r = dup_opt_string(o, "failed", &s.slots[i].failed)) < 0)
                         goto fail;
                 if (s.slots[i].state == SLOT_READY && (!s.slots[i].version || !version_is_valid(s.slots[i].version) || !s.slots[i].fstype)) {
                         r = corrupt("ready slot %s has no valid version or fstype.", slot_names[i]);
@@ -162,12 +246,30 @@ int state_load(const char *dir, State *ret) {
                 goto fail;
         }
         s.boot_tries = json_object_object_get_ex(root, "boot_tries", &v) && !json_object_is_type(v, json_type_null) ? (int) tries : -1;
-        if (json_object_object_get_ex(root, "good", &v) && !json_object_is_type(v, json_type_null)) {
-                if (!json_object_is_type(v, json_type_boolean)) {
-                        r = corrupt("\"good\" must be a boolean.");
+        if ((r = get_bool(root, "good", &s.good)) < 0)
+                goto fail;
+        if (json_get_array(root, "boots", true, &boots) < 0) {
+                r = corrupt("\"boots\" must be a list.");
+                goto fail;
+        }
+        for (size_t i = 0, n = boots ? json_object_array_length(boots) : 0; i < n; i++) {
+                static const char *const boot_keys[] = { "slot", "version", "result", "reason", "verity", "time", NULL };
+                json_object *o = json_object_array_get_idx(boots, i);
+                const char *result = NULL, *version = NULL, *reason = NULL, *verity = NULL;
+                uint64_t t = 0;
+                int slot;
+
+                if (!json_object_is_type(o, json_type_object) || json_check_keys(o, boot_keys, NULL) < 0 ||
+                    get_slot_ref(o, "slot", &slot) < 0 || slot < 0 || json_get_string(o, "result", false, &result) < 0 ||
+                    boot_result_from_string(result) < 0 || json_get_string(o, "version", true, &version) < 0 ||
+                    json_get_string(o, "reason", true, &reason) < 0 || json_get_string(o, "verity", true, &verity) < 0 ||
+                    json_get_u64(o, "time", true, INT64_MAX, &t) < 0) {
+                        r = corrupt("boot %zu of \"boots\" is malformed.", i);
                         goto fail;
                 }
-                s.good = json_object_get_boolean(v);
+                r = state_add_boot(&s, slot, version, (BootResult) boot_result_from_string(result), reason, verity, t);
+                if (r < 0)
+                        goto fail;
         }
         if (s.version_floor && !version_is_valid(s.version_floor)) {
                 r = corrupt("\"version_floor\" is not a valid version.");
@@ -211,6 +313,11 @@ char *state_to_json(const State *s) {
                 json_object_object_add(o, "state", json_object_new_string(slot_state_table[s->slots[i].state]));
                 json_object_object_add(o, "version", opt_string(s->slots[i].version));
                 json_object_object_add(o, "fstype", opt_string(s->slots[i].fstype));
+                if (s->slots[i].state == SLOT_EMPTY)
+                        continue;
+                json_object_object_add(o, "good", json_object_new_boolean(s->slots[i].good));
+                json_object_object_add(o, "unconfirmed", json_object_new_int64(s->slots[i].unconfirmed));
+                json_object_object_add(o, "failed", opt_string(s->slots[i].failed));
         }
         json_object_object_add(root, "booted", slot_ref(s->booted));
         json_object_object_add(root, "active", slot_ref(s->active));
@@ -220,6 +327,25 @@ char *state_to_json(const State *s) {
         json_object_object_add(root, "boot_tries", s->boot_tries >= 0 ? json_object_new_int(s->boot_tries) : NULL);
         json_object_object_add(root, "good", json_object_new_boolean(s->good));
         json_object_object_add(root, "version_floor", opt_string(s->version_floor));
+        if (s->n_boots > 0) {
+                json_object *boots = json_object_new_array();
+                if (!boots)
+                        return NULL;
+                json_object_object_add(root, "boots", boots);
+                for (unsigned i = 0; i < s->n_boots; i++) {
+                        const BootRecord *b = &s->boots[i];
+                        json_object *o = json_object_new_object();
+                        if (!o)
+                                return NULL;
+                        json_object_array_add(boots, o);
+                        json_object_object_add(o, "slot", slot_ref(b->slot));
+                        json_object_object_add(o, "version", opt_string(b->version));
+                        json_object_object_add(o, "result", json_object_new_string(boot_result_table[b->result]));
+                        json_object_object_add(o, "reason", opt_string(b->reason));
+                        json_object_object_add(o, "verity", opt_string(b->verity));
+                        json_object_object_add(o, "time", json_object_new_int64((int64_t) b->time));
+                }
+        }
         if (asprintf(&out, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED)) < 0)
                 return NULL;
         return out;

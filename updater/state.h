@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* /var/lib/osupdate/state.json: the device's slots and which of them is booted, live and chosen for
  * the next boot. Written atomically (temporary file, fsync, rename, fsync of the directory), so
@@ -27,7 +28,34 @@ typedef struct SlotInfo {
         SlotState state;
         char *version;
         char *fstype;
+        /* Boot bookkeeping (written by the boot stage and mark-good; reset when the slot is written):
+         * good: marked good since it was written; unconfirmed: boots since then that never reached
+         * mark-good; failed: why the boot stage last passed it over (NULL: it did not). */
+        bool good;
+        unsigned unconfirmed;
+        char *failed;
 } SlotInfo;
+
+/* One boot of the history state.json keeps (the last BOOT_HISTORY_MAX, oldest first). */
+typedef enum BootResult {
+        BOOT_RESULT_BOOTING,            /* the boot stage mounted it; not confirmed (yet) */
+        BOOT_RESULT_GOOD,               /* … and mark-good confirmed it */
+        BOOT_RESULT_UNCONFIRMED,        /* … and the next boot came without mark-good */
+        BOOT_RESULT_FAILED,             /* the boot stage could not set it up (reason says why) */
+        _BOOT_RESULT_MAX,
+        _BOOT_RESULT_INVALID = -22,
+} BootResult;
+
+typedef struct BootRecord {
+        int slot;
+        char *version;
+        BootResult result;
+        char *reason;
+        char *verity;           /* "kernel", "userspace", NULL */
+        uint64_t time;          /* seconds since the epoch, as the boot stage's clock said */
+} BootRecord;
+
+#define BOOT_HISTORY_MAX 8
 
 typedef struct State {
         SlotInfo slots[SLOT_MAX];
@@ -39,11 +67,22 @@ typedef struct State {
         int boot_tries;         /* -1: none pending */
         bool good;
         char *version_floor;
+        BootRecord boots[BOOT_HISTORY_MAX];
+        unsigned n_boots;
 } State;
 
 const char *slot_name(int slot);        /* "a", "b" */
 int slot_from_name(const char *s);
 const char *slot_state_to_string(SlotState s);
+const char *boot_result_to_string(BootResult r);
+
+/* Empties a slot's record (version, fstype, boot bookkeeping). */
+void slot_info_done(SlotInfo *i);
+/* Appends a boot to the history (the oldest goes when it is full); strings are copied. */
+int state_add_boot(State *s, int slot, const char *version, BootResult result, const char *reason, const char *verity,
+                   uint64_t time);
+/* The last boot recorded for slot (NULL: none). */
+BootRecord *state_last_boot(State *s, int slot);
 
 void state_init(State *s);
 void state_done(State *s);

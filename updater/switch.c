@@ -59,7 +59,7 @@ static int stage_for_next_boot(const Config *cfg, State *s, int slot, const char
         s->switching = -1;
         s->staged = slot;
         s->next_boot = slot;
-        s->boot_tries = BOOT_TRIES;
+        s->boot_tries = (int) cfg->boot.tries;
         s->good = false;
         ret->staged_only = true;
         if (verity_name)
@@ -134,7 +134,8 @@ int switch_to_slot(const Config *cfg, const Keyring *keyring, State *s, int slot
         r = loop_attach(tree, &tree_fd, &treedev);
         if (r < 0)
                 return r;
-        r = verity_open(loopdev, treedev, &img->verity, img->root_hash, img->root_hash_size, kernel, name, &device);
+        r = verity_open(loopdev, treedev, &img->verity, img->root_hash, img->root_hash_size, kernel, VERITY_ON_CORRUPTION_EIO, name,
+                        &device);
         if (r < 0)
                 return r;
         ret->degraded = !kernel;
@@ -268,7 +269,7 @@ int switch_to_slot(const Config *cfg, const Keyring *keyring, State *s, int slot
         s->next_boot = slot;
         s->switching = -1;
         s->staged = -1;
-        s->boot_tries = BOOT_TRIES;
+        s->boot_tries = (int) cfg->boot.tries;
         s->good = false;
         r = session_save(cfg, s);
         if (r < 0)

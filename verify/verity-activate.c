@@ -18,7 +18,7 @@ bool verity_kernel_available(void) {
 }
 
 int verity_open(const char *data, const char *hash_path, const VerityParams *p, const uint8_t *root, size_t root_size,
-                bool use_kernel, const char *name, char **ret_device) {
+                bool use_kernel, VerityOnCorruption on_corruption, const char *name, char **ret_device) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         struct crypt_params_verity params = {
                 .hash_name = p->hash_name,
@@ -33,9 +33,14 @@ int verity_open(const char *data, const char *hash_path, const VerityParams *p, 
                 /* Without CHECK_HASH at load time, a NULL-name activation verifies nothing at all. */
                 .flags = use_kernel ? 0 : CRYPT_VERITY_CHECK_HASH,
         };
+        uint32_t flags = CRYPT_ACTIVATE_READONLY;
         char *dev;
         int r;
 
+        if (on_corruption == VERITY_ON_CORRUPTION_RESTART)
+                flags |= CRYPT_ACTIVATE_RESTART_ON_CORRUPTION;
+        else if (on_corruption == VERITY_ON_CORRUPTION_PANIC)
+                flags |= CRYPT_ACTIVATE_PANIC_ON_CORRUPTION;
         r = crypt_init_data_device(&cd, hash_path, data);
         if (r < 0)
                 return log_debug_errno(r, "Cannot open hash tree %s for %s: %m", hash_path, data);
@@ -44,7 +49,7 @@ int verity_open(const char *data, const char *hash_path, const VerityParams *p, 
                 return log_debug_errno(r, "Cannot read the verity superblock of %s: %m", hash_path);
 
         r = crypt_activate_by_volume_key(cd, use_kernel ? name : NULL, (const char *) root, root_size,
-                                         use_kernel ? CRYPT_ACTIVATE_READONLY : 0);
+                                         use_kernel ? flags : 0);
         /* libcryptsetup: -EPERM "verification failed at position N", -EFAULT "root hash failed". */
         if (r == -EPERM || r == -EFAULT)
                 return log_debug_errno(EBADMSG, "dm-verity: %s does not match the signed root hash.", data);

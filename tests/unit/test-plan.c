@@ -514,37 +514,78 @@ typedef struct BootRow {
         BootSlotFacts slots[2];
         int next_boot, forced;
         const char *floor;
+        unsigned limit;
         int slot, fallback;
         bool trial;
         int tries_left;
+        unsigned unconfirmed;
+        bool last_resort;
         int error;
+        const char *passed_over;        /* a piece of the other slot's reason, NULL: empty */
 } BootRow;
 
+/* Slot facts: ready, auth, version, tries, good, unconfirmed, failed_now. */
+#define GOOD(v) { true, 0, v, -1, true, 0, false }
+#define TRIAL(v, t) { true, 0, v, t, false, 0, false }
 static const BootRow boot_rows[] = {
-        { "next boot on trial", { { true, 0, "2", -1, true }, { true, 0, "3", 3, false } }, 1, -1, NULL, 1, 0, true, 2, 0 },
-        { "trial used up: the good one", { { true, 0, "2", -1, true }, { true, 0, "3", 0, false } }, 1, -1, NULL, 0, -1, false, -1, 0 },
-        { "next boot does not authenticate", { { true, 0, "2", -1, true }, { true, -EKEYREJECTED, "3", 3, false } }, 1, -1, NULL, 0, -1, false, -1, 0 },
-        { "no state: the newest authentic", { { true, 0, "2", -1, true }, { true, 0, "3", -1, true } }, -1, -1, NULL, 1, 0, false, -1, 0 },
-        { "kernel command line picks a", { { true, 0, "2", -1, true }, { true, 0, "3", 3, false } }, 1, 0, NULL, 0, -1, false, -1, 0 },
-        { "below the floor never boots", { { true, 0, "2", -1, true }, { true, 0, "3", 3, false } }, 0, -1, "3", 1, -1, true, 2, 0 },
-        { "nothing can boot", { { false, 0, NULL, -1, false }, { true, -EBADMSG, "3", 3, false } }, 1, -1, NULL, -1, -1, false, -1, -ENOMEDIUM },
+        { "next boot on trial", { GOOD("2"), TRIAL("3", 3) }, 1, -1, NULL, 3, 1, 0, true, 2, 1, false, 0, NULL },
+        { "last trial boot", { GOOD("2"), TRIAL("3", 1) }, 1, -1, NULL, 3, 1, 0, true, 0, 1, false, 0, NULL },
+        { "trial used up: the good one", { GOOD("2"), TRIAL("3", 0) }, 1, -1, NULL, 3, 0, 1, false, -1, 1, false, 0,
+          "used all its trial boots" },
+        { "next boot does not authenticate", { GOOD("2"), { true, -EKEYREJECTED, "3", 3, false, 0, false } }, 1, -1, NULL, 3,
+          0, -1, false, -1, 1, false, 0, "does not authenticate" },
+        { "no state: the newest authentic", { GOOD("2"), GOOD("3") }, -1, -1, NULL, 3, 1, 0, false, -1, 1, false, 0, NULL },
+        { "no state: the newest, whichever slot", { GOOD("4"), GOOD("3") }, -1, -1, NULL, 3, 0, 1, false, -1, 1, false, 0, NULL },
+        { "kernel command line picks a", { GOOD("2"), TRIAL("3", 3) }, 1, 0, NULL, 3, 0, 1, false, -1, 1, false, 0, NULL },
+        { "kernel command line: even past its count", { { true, 0, "2", -1, true, 7, false }, TRIAL("3", 3) }, 1, 0, NULL, 3,
+          0, 1, false, -1, 8, false, 0, NULL },
+        { "kernel command line names a slot that cannot boot", { { true, -EKEYREJECTED, "2", -1, true, 0, false }, GOOD("3") },
+          1, 0, NULL, 3, 1, -1, false, -1, 1, false, 0, "does not authenticate" },
+        { "below the floor never boots", { GOOD("2"), TRIAL("3", 3) }, 0, -1, "3", 3, 1, -1, true, 2, 1, false, 0,
+          "below the version floor 3" },
+        { "good, under the limit", { { true, 0, "2", -1, true, 2, false }, GOOD("1") }, 0, -1, NULL, 3, 0, 1, false, -1, 3,
+          false, 0, NULL },
+        { "good, at the limit: the other", { { true, 0, "2", -1, true, 3, false }, GOOD("1") }, 0, -1, NULL, 3, 1, 0, false, -1,
+          1, false, 0, "3 times in a row" },
+        { "limit 0: never counted out", { { true, 0, "2", -1, true, 50, false }, GOOD("1") }, 0, -1, NULL, 0, 0, 1, false, -1,
+          51, false, 0, NULL },
+        { "both used up: the one that was not next, loudly", { { true, 0, "2", -1, true, 3, false }, TRIAL("3", 0) }, 0, -1,
+          NULL, 3, 1, 0, false, 0, 1, true, 0, "3 times in a row" },
+        { "… and then back: they alternate", { { true, 0, "2", -1, true, 3, false }, { true, 0, "3", 0, false, 1, false } }, 1,
+          -1, NULL, 3, 0, 1, false, -1, 4, true, 0, "used all its trial boots" },
+        { "failed to set up now: the other", { { true, 0, "2", -1, true, 0, true }, GOOD("1") }, 0, -1, NULL, 3, 1, -1, false,
+          -1, 1, false, 0, "could not be set up in this boot" },
+        { "failed now, other used up: last resort", { { true, 0, "2", -1, true, 0, true }, TRIAL("3", 0) }, 0, -1, NULL, 3, 1,
+          -1, false, 0, 1, true, 0, "could not be set up" },
+        { "nothing can boot", { { false, 0, NULL, -1, false, 0, false }, { true, -EBADMSG, "3", 3, false, 0, false } }, 1, -1,
+          NULL, 3, -1, -1, false, -1, 0, false, -ENOMEDIUM, NULL },
+        { "all below the floor", { GOOD("1"), GOOD("2") }, 1, -1, "3", 3, -1, -1, false, -1, 0, false, -ENOMEDIUM, NULL },
 };
 
 static void test_boot(void **state) {
         for (size_t i = 0; i < ELEMENTSOF(boot_rows); i++) {
                 const BootRow *row = &boot_rows[i];
-                BootFacts f = { .next_boot = row->next_boot, .forced = row->forced, .version_floor = row->floor };
+                BootFacts f = { .next_boot = row->next_boot, .forced = row->forced, .version_floor = row->floor, .limit = row->limit };
                 BootPlan p;
+                int other;
 
                 f.slots[0] = row->slots[0];
                 f.slots[1] = row->slots[1];
                 plan_boot(&f, &p);
-                print_message("boot: %-40s -> %d (fallback %d) %s\n", row->name, p.slot, p.fallback, p.verdict.reason);
+                other = p.slot >= 0 ? 1 - p.slot : (row->next_boot >= 0 ? 1 - row->next_boot : 1);
+                print_message("boot: %-50s -> %d (fallback %d%s) %s | %s\n", row->name, p.slot, p.fallback,
+                              p.last_resort ? ", last resort" : "", p.verdict.reason, p.passed_over[other]);
                 assert_int_equal(p.slot, row->slot);
                 assert_int_equal(p.fallback, row->fallback);
                 assert_int_equal(p.trial, row->trial);
                 assert_int_equal(p.tries_left, row->tries_left);
+                assert_int_equal(p.unconfirmed, row->unconfirmed);
+                assert_int_equal(p.last_resort, row->last_resort);
                 assert_int_equal(p.verdict.error, row->error);
+                if (p.slot >= 0)
+                        assert_string_equal(p.passed_over[p.slot], "");
+                if (row->passed_over)
+                        assert_non_null(strstr(p.passed_over[other], row->passed_over));
         }
 }
 

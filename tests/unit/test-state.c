@@ -374,15 +374,15 @@ static void state_make(State *s, size_t i) {
         case 0: /* fresh */
                 break;
         case 1: /* the example in state.h */
-                s->slots[0] = (SlotInfo){ SLOT_READY, xstrdup("2"), xstrdup("erofs") };
+                s->slots[0] = (SlotInfo){ .state = SLOT_READY, .version = xstrdup("2"), .fstype = xstrdup("erofs") };
                 s->booted = s->active = s->next_boot = 0;
                 s->switching = s->staged = 1;
                 s->boot_tries = 3;
                 s->version_floor = xstrdup("1");
                 break;
         case 2: /* both ready, b live and confirmed */
-                s->slots[0] = (SlotInfo){ SLOT_READY, xstrdup("1.0"), xstrdup("erofs") };
-                s->slots[1] = (SlotInfo){ SLOT_READY, xstrdup("2.0~rc1^p2-3"), xstrdup("squashfs") };
+                s->slots[0] = (SlotInfo){ .state = SLOT_READY, .version = xstrdup("1.0"), .fstype = xstrdup("erofs") };
+                s->slots[1] = (SlotInfo){ .state = SLOT_READY, .version = xstrdup("2.0~rc1^p2-3"), .fstype = xstrdup("squashfs") };
                 s->booted = 0;
                 s->active = s->next_boot = 1;
                 s->boot_tries = 0;
@@ -390,13 +390,13 @@ static void state_make(State *s, size_t i) {
                 s->version_floor = xstrdup("1.0");
                 break;
         case 3: /* the most boot tries, an old writing slot, an empty one that kept its version */
-                s->slots[0] = (SlotInfo){ SLOT_WRITING, NULL, NULL };
-                s->slots[1] = (SlotInfo){ SLOT_EMPTY, xstrdup("7"), xstrdup("erofs") };
+                s->slots[0] = (SlotInfo){ .state = SLOT_WRITING, .version = NULL, .fstype = NULL };
+                s->slots[1] = (SlotInfo){ .state = SLOT_EMPTY, .version = xstrdup("7"), .fstype = xstrdup("erofs") };
                 s->boot_tries = 100;
                 break;
         case 4: /* strings JSON must escape (a slot's fstype is free text to state.json) */
-                s->slots[0] = (SlotInfo){ SLOT_READY, xstrdup("1"), xstrdup("erofs") };
-                s->slots[1] = (SlotInfo){ SLOT_EMPTY, NULL, xstrdup("quote\" backslash\\ newline\n tab\t é") };
+                s->slots[0] = (SlotInfo){ .state = SLOT_READY, .version = xstrdup("1"), .fstype = xstrdup("erofs") };
+                s->slots[1] = (SlotInfo){ .state = SLOT_EMPTY, .version = NULL, .fstype = xstrdup("quote\" backslash\\ newline\n tab\t é") };
                 s->active = 0;
                 s->version_floor = xstrdup("1");
                 break;
