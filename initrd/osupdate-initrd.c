@@ -340,7 +340,7 @@ static int write_booted(Boot *b, int i, const BootPlan *p, bool kernel) {
                      verity_on_corruption_to_string(b->cfg.boot.on_corruption), p->trial ? "true" : "false", p->tries_left,
                      p->last_resort ? "true" : "false", b->rebuilt ? "true" : "false", hash) < 0)
                 return log_oom();
-        r = mkdir_parents(path, 0755);
+        r = mkdir_parents(b->args.run_dir, 0755);
         if (r >= 0)
                 r = write_file_atomic(path, text, strlen(text), 0644);
         if (r < 0)

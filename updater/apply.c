@@ -182,6 +182,8 @@ int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions
                 r = state_load(cfg->state_directory, &s);
                 if (r == -EUCLEAN)
                         return log_debug_errno(ENOTRECOVERABLE, "%s/state.json is corrupt: %s", cfg->state_directory, log_detail() ?: "");
+                if (r >= 0)
+                        state_apply_booted(cfg->runtime_directory, &s);
                 if (r >= 0 && s.switching >= 0)
                         log_warning("A switch to slot %s was interrupted: the real apply recovers it first, which may change this plan.",
                                     slot_name(s.switching));
@@ -325,8 +327,21 @@ int update_mark_good(const Config *cfg, bool raise_floor) {
                 return r;
         if (s.active < 0)
                 return log_debug_errno(ENOMEDIUM, "No slot is active: nothing to mark good.");
-        s.good = true;
-        s.boot_tries = -1;
+        /* The active slot is good; the trial recorded (boot_tries, good) is the next boot's, so it
+         * ends only if that is the same slot: a slot staged for the next boot stays on trial. */
+        if (s.next_boot == s.active) {
+                s.good = true;
+                s.boot_tries = -1;
+        }
+        s.slots[s.active].good = true;
+        s.slots[s.active].unconfirmed = 0;
+        free(s.slots[s.active].failed);
+        s.slots[s.active].failed = NULL;
+        {
+                BootRecord *b = state_last_boot(&s, s.active);
+                if (b && b->result == BOOT_RESULT_BOOTING && s.active == s.booted)
+                        b->result = BOOT_RESULT_GOOD;
+        }
         if (raise_floor) {
                 char *v = strdup(s.slots[s.active].version);
                 if (!v)

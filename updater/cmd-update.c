@@ -326,6 +326,7 @@ int cmd_status(const CliArgs *c) {
         time_t now = time(NULL);
         size_t n_ns = 0;
         _cleanup_free_ char *id = NULL, *live = NULL;
+        _cleanup_(booted_done) Booted booted = { .slot = -1 };
         const char *mode;
         bool dm;
         int beneath, r;
@@ -340,6 +341,9 @@ int cmd_status(const CliArgs *c) {
                 return log_error_errno(ENOTRECOVERABLE, "%s/state.json is corrupt: %s", cfg.state_directory, log_detail() ?: "");
         if (r < 0)
                 return fail(r, "Cannot read the state");
+        r = booted_load(cfg.runtime_directory, &booted);
+        if (r >= 0)
+                s.booted = booted.slot;
         r = policy_load(&cfg, &policies);
         if (r < 0)
                 return r;
@@ -368,6 +372,14 @@ int cmd_status(const CliArgs *c) {
                 if (!text || json_parse_strict(text, strlen(text), &o) < 0)
                         return log_oom();
                 json_object_object_add(o, "target", json_object_new_string(cfg.target));
+                if (booted.slot >= 0) {
+                        json_object *bo = json_object_new_object();
+                        json_object_object_add(bo, "slot", json_object_new_string(slot_name(booted.slot)));
+                        json_object_object_add(bo, "version", json_object_new_string(booted.version));
+                        json_object_object_add(bo, "verity", booted.verity ? json_object_new_string(booted.verity) : NULL);
+                        json_object_object_add(bo, "trial", json_object_new_boolean(booted.trial));
+                        json_object_object_add(o, "boot", bo);
+                }
                 json_object_object_add(o, "live_version", live ? json_object_new_string(live) : NULL);
                 json_object_object_add(o, "live_os_id", id ? json_object_new_string(id) : NULL);
                 json_object_object_add(o, "verity_mode", json_object_new_string(mode));
@@ -417,13 +429,38 @@ int cmd_status(const CliArgs *c) {
                 printf("Slot %s:        %s%s%s%s%s%s\n", slot_name(i), slot_state_to_string(s.slots[i].state),
                        s.slots[i].version ? ", version " : "", s.slots[i].version ?: "", i == s.active ? ", active" : "",
                        i == s.next_boot ? ", next boot" : "", i == s.booted ? ", booted" : "");
-        printf("Booted:        %s\nActive:        %s\nNext boot:     %s\n", slot_or_none(s.booted),
-               slot_or_none(s.active), slot_or_none(s.next_boot));
+        if (booted.slot >= 0)
+                printf("Booted:        slot %s, version %s, verity %s%s\n", slot_name(booted.slot), booted.version,
+                       booted.verity ?: "?", booted.trial ? ", on trial" : "");
+        else
+                printf("Booted:        %s\n", s.booted >= 0 ? slot_name(s.booted) : "none (this boot did not come from a slot)");
+        printf("Active:        %s\nNext boot:     %s\n", slot_or_none(s.active), slot_or_none(s.next_boot));
         if (s.boot_tries >= 0)
                 printf("Boot tries:    %d left until 'osupdate mark-good'\n", s.boot_tries);
         else
                 printf("Marked good:   %s\n", s.good ? "yes" : "no");
         printf("Version floor: %s\n", s.version_floor ?: "none");
+        for (int i = 0; i < SLOT_MAX; i++)
+                if (s.slots[i].failed)
+                        printf("Slot %s failed: %s\n", slot_name(i), s.slots[i].failed);
+        if (s.n_boots > 0)
+                printf("Last boots:\n");
+        for (unsigned i = s.n_boots; i > 0; i--) {
+                const BootRecord *b = &s.boots[i - 1];
+                char when[32] = "-";
+                struct tm tm;
+                time_t t = (time_t) b->time;
+
+                if (b->time > 0 && gmtime_r(&t, &tm))
+                        strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
+                printf("  %-16s  slot %s  version %-8s  %-11s", when, slot_name(b->slot), b->version ?: "?",
+                       boot_result_to_string(b->result));
+                if (b->verity)
+                        printf("  verity %s", b->verity);
+                if (b->reason)
+                        printf("  (%s)", b->reason);
+                putchar('\n');
+        }
         if (s.staged >= 0 && s.staged == s.next_boot)
                 printf("Staged:        slot %s, version %s, for the next boot (this kernel cannot mount beneath)\n",
                        slot_name(s.staged), s.slots[s.staged].version ?: "?");

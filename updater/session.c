@@ -77,6 +77,7 @@ int session_begin(const Config *cfg, bool recover, int *ret_lock, State *ret_sta
                                        "move it aside to start over.", cfg->state_directory, log_detail() ?: "");
         if (r < 0)
                 return r;
+        state_apply_booted(cfg->runtime_directory, &s);
         if (recover) {
                 r = update_recover(cfg, &s);
                 if (r < 0)

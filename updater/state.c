@@ -379,3 +379,56 @@ int state_save(const char *dir, const State *s) {
                 return log_debug_errno(r, "Cannot write %s: %m", path);
         return 0;
 }
+
+void booted_done(Booted *b) {
+        free(b->version);
+        free(b->verity);
+        *b = (Booted) { .slot = -1, .tries_left = -1 };
+}
+
+int booted_load(const char *run_dir, Booted *ret) {
+        _cleanup_(json_object_putp) json_object *root = NULL;
+        _cleanup_free_ char *path = path_join(run_dir, "booted.json"), *buf = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        const char *slot = NULL, *version = NULL, *verity = NULL;
+        json_object *v;
+        Booted b = { .slot = -1, .tries_left = -1 };
+        size_t len;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = read_full_fd(fd, 4096, &buf, &len);
+        if (r < 0)
+                return r;
+        if (json_parse_strict(buf, len, &root) < 0 || !json_object_is_type(root, json_type_object) ||
+            json_get_string(root, "slot", false, &slot) < 0 || slot_from_name(slot) < 0 ||
+            json_get_string(root, "version", false, &version) < 0 || !version_is_valid(version) ||
+            json_get_string(root, "verity", true, &verity) < 0)
+                return log_debug_errno(EUCLEAN, "%s makes no sense: ignored.", path);
+        b.slot = slot_from_name(slot);
+        b.version = strdup(version);
+        b.verity = verity ? strdup(verity) : NULL;
+        if (!b.version || (verity && !b.verity)) {
+                booted_done(&b);
+                return -ENOMEM;
+        }
+        if (json_object_object_get_ex(root, "trial", &v) && json_object_is_type(v, json_type_boolean))
+                b.trial = json_object_get_boolean(v);
+        if (json_object_object_get_ex(root, "tries_left", &v) && json_object_is_type(v, json_type_int))
+                b.tries_left = json_object_get_int(v);
+        *ret = b;
+        return 0;
+}
+
+void state_apply_booted(const char *run_dir, State *s) {
+        Booted b;
+
+        if (booted_load(run_dir, &b) < 0)
+                return;
+        s->booted = b.slot;
+        booted_done(&b);
+}

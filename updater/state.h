@@ -81,6 +81,23 @@ void slot_info_done(SlotInfo *i);
 /* Appends a boot to the history (the oldest goes when it is full); strings are copied. */
 int state_add_boot(State *s, int slot, const char *version, BootResult result, const char *reason, const char *verity,
                    uint64_t time);
+/* RuntimeDirectory/booted.json, which the boot stage (osupdate-initrd) writes for the running
+ * system: the slot it mounted at /usr, its version and verity mode. */
+typedef struct Booted {
+        int slot;               /* -1: not booted from a slot (no record) */
+        char *version;
+        char *verity;           /* "kernel" or "userspace" */
+        bool trial;
+        int tries_left;
+} Booted;
+
+/* -ENOENT: no record (this boot did not come from a slot); -EUCLEAN: a record that makes no sense. */
+int booted_load(const char *run_dir, Booted *ret);
+void booted_done(Booted *b);
+/* The running system's truth about what booted wins over state.json's memory of it: sets
+ * s->booted from the record, leaves it alone when there is none. */
+void state_apply_booted(const char *run_dir, State *s);
+
 /* The last boot recorded for slot (NULL: none). */
 BootRecord *state_last_boot(State *s, int slot);
 

@@ -92,11 +92,12 @@ guest_usr_tree() {
 #!/usr/bin/sh
 # The guest's init: says what booted, runs this boot's step from the control disk, powers off.
 export PATH=/usr/bin:/usr/sbin
-mountpoint -q /proc || mount -t proc proc /proc
-mountpoint -q /sys || mount -t sysfs sys /sys
-mountpoint -q /dev || mount -t devtmpfs dev /dev
-mountpoint -q /run || mount -t tmpfs run /run
-mountpoint -q /tmp || mount -t tmpfs tmp /tmp
+[ -e /proc/self/mounts ] || mount -t proc proc /proc
+m() { grep -q "^[^ ]* $2 " /proc/self/mounts || mount -t "$1" "$1" "$2"; }
+m sysfs /sys
+m devtmpfs /dev
+m tmpfs /run
+m tmpfs /tmp
 up=$(cut -d' ' -f1 /proc/uptime)
 b=/run/osupdate/booted.json
 j() { tr -d '\n' <"$b" 2>/dev/null | sed -n "s/^.*\"$1\": *\"\\([^\"]*\\)\".*\$/\\1/p"; }
