@@ -9,7 +9,7 @@
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 MAN=$SRC/docs/man
-PAGES=(osupdate.8 osupdate.conf.5 osupdate.policy.5 osupdate-bundle.5)
+PAGES=(osupdate.8 osupdate.conf.5 osupdate.policy.5 osupdate-bundle.5 osupdate-initrd.8)
 export LC_ALL=C.UTF-8 MANWIDTH=80
 
 if ! command -v mandoc >/dev/null; then
