@@ -166,6 +166,7 @@ int state_load(const char *dir, State *ret) {
         _cleanup_free_ char *path = NULL, *buf = NULL;
         _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
         json_object *slots, *boots = NULL, *v;
+        bool slot_has_good[SLOT_MAX] = {};
         uint64_t format, tries;
         State s;
         size_t len;
@@ -223,6 +224,7 @@ int state_load(const char *dir, State *ret) {
                         goto fail;
                 if ((r = get_bool(o, "good", &s.slots[i].good)) < 0)
                         goto fail;
+                slot_has_good[i] = json_object_object_get_ex(o, "good", NULL);
                 if (json_get_u64(o, "unconfirmed", true, 1000000, &n) < 0) {
                         r = corrupt("slot %s: \"unconfirmed\" must be a small integer.", slot_names[i]);
                         goto fail;
@@ -248,6 +250,9 @@ int state_load(const char *dir, State *ret) {
         s.boot_tries = json_object_object_get_ex(root, "boot_tries", &v) && !json_object_is_type(v, json_type_null) ? (int) tries : -1;
         if ((r = get_bool(root, "good", &s.good)) < 0)
                 goto fail;
+        /* "good" is the next boot's; files written before slots had their own flag say it only there. */
+        if (s.good && s.next_boot >= 0 && s.slots[s.next_boot].state == SLOT_READY && !slot_has_good[s.next_boot])
+                s.slots[s.next_boot].good = true;
         if (json_get_array(root, "boots", true, &boots) < 0) {
                 r = corrupt("\"boots\" must be a list.");
                 goto fail;
