@@ -259,6 +259,7 @@ static const char *describe_error(int r) {
         case EILSEQ: return "its image's own os-release does not match its signed manifest";
         case EMEDIUMTYPE: return "its image is not the filesystem its manifest names";
         case ENODEV: return "Verity=kernel, but this kernel has no device-mapper";
+        case ENOTDIR: return "the root filesystem's usr is not a directory";
         default: return NULL;
         }
 }
@@ -311,8 +312,15 @@ static int try_slot(Boot *b, int i, bool *ret_kernel) {
                         r = log_debug_errno(EILSEQ, "The image has no readable lib/os-release: %s", strerror(-r));
         }
         if (r >= 0) {
+                /* <root>/usr itself, not where a symlink there points: the root filesystem is
+                 * anyone's who had the disk, and must not get us to mount over the initramfs. */
+                _cleanup_close_ int usr_fd = -EBADF;
                 (void) mkdir(usr, 0755);
-                if (move_mount(mnt, "", AT_FDCWD, usr, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                usr_fd = open(usr, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (usr_fd < 0)
+                        r = log_debug_errno(errno == ENOTDIR || errno == ELOOP ? ENOTDIR : errno,
+                                            "%s is not a directory: %m", usr);
+                else if (move_mount(mnt, "", usr_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
                         r = log_debug_errno(errno, "Cannot mount the image at %s: %m", usr);
         }
         if (r < 0) {
@@ -387,7 +395,9 @@ static int record_attempt(Boot *b, const BootPlan *p) {
 
 static void print_passed_over(const Boot *b, const BootPlan *p) {
         for (int k = 0; k < SLOT_MAX; k++) {
-                if (k == p->slot || !p->passed_over[k][0] || b->state.slots[k].state == SLOT_EMPTY)
+                /* A slot that failed in this boot was reported when it failed. */
+                if (k == p->slot || !p->passed_over[k][0] || b->state.slots[k].state == SLOT_EMPTY ||
+                    b->facts.slots[k].failed_now)
                         continue;
                 if (k == b->forced)
                         say("ignoring osupdate.slot=%s on the kernel command line:\n", slot_name(k));

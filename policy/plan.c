@@ -475,8 +475,8 @@ void plan_boot(const BootFacts *f, BootPlan *ret) {
         }
         if (first < 0)
                 return verdict_refuse(&ret->verdict, ENOMEDIUM,
-                                      "No slot can boot: none holds a complete image that authenticates with this initramfs's "
-                                      "keys and is at or above the version floor.");
+                                      "none holds a complete image that authenticates with this initramfs's keys, is at or "
+                                      "above the version floor and can be set up.");
 
         for (int i = 0; i < PLAN_SLOTS; i++)
                 if (i != first && boot_usable(f, i, NULL, 0) && (other < 0 || boot_candidate(f, i)))
