@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -149,6 +151,26 @@ static int parse_cmdline(Boot *b) {
         return 0;
 }
 
+/* The state directory's path below the root must be plain directories: a symlink there (anyone's
+ * who had the disk) would have the state read and written elsewhere, e.g. in the initramfs, where
+ * a spent try is forgotten at the next boot. */
+static int check_no_symlinks(const char *root, const char *rel) {
+        struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH };
+        _cleanup_close_ int root_fd = -EBADF, fd = -EBADF;
+
+        root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0)
+                return log_error_errno(errno, "Cannot open the root %s: %m", root);
+        while (*rel == '/')
+                rel++;
+        fd = (int) syscall(SYS_openat2, root_fd, *rel ? rel : ".", &how, sizeof how);
+        if (fd < 0 && errno == ELOOP)
+                return log_error_errno(ELOOP, "The state directory %s/%s goes through a symlink: refusing to use it.", root, rel);
+        if (fd < 0 && errno != ENOENT)
+                return log_error_errno(errno, "Cannot open the state directory %s/%s: %m", root, rel);
+        return 0;
+}
+
 static int load_config(Boot *b) {
         int r;
 
@@ -163,7 +185,9 @@ static int load_config(Boot *b) {
         if (r < 0)
                 return r;
         b->state_dir = path_join(b->args.root, b->cfg.state_directory);
-        return b->state_dir ? 0 : log_oom();
+        if (!b->state_dir)
+                return log_oom();
+        return check_no_symlinks(b->args.root, b->cfg.state_directory);
 }
 
 /* Does the slot have all four final files (regular, not symlinks)? */
