@@ -239,8 +239,10 @@ static int load_state(Boot *b) {
                 if (!slot_complete(b->state_dir, i) ||
                     slot_authenticate(b->state_dir, i, &b->keys, b->cfg.signatures_required, &m) < 0)
                         continue;
+                /* Whether it was ever marked good is lost with the state: it counts as good, so
+                 * both slots stay candidates and Limit= still ends a slot that never comes up. */
                 b->state.slots[i] = (SlotInfo) { .state = SLOT_READY, .version = strdup(m->version),
-                                                 .fstype = strdup(m->images[0].fstype) };
+                                                 .fstype = strdup(m->images[0].fstype), .good = true };
                 manifest_free(m);
                 if (!b->state.slots[i].version || !b->state.slots[i].fstype)
                         return log_oom();
@@ -395,7 +397,7 @@ static int record_attempt(Boot *b, const BootPlan *p) {
         int i = p->slot, r;
 
         for (int k = 0; k < SLOT_MAX; k++)
-                if (k != i && p->passed_over[k][0] && s->slots[k].state == SLOT_READY) {
+                if (k != i && p->passed_over[k][0] && s->slots[k].state == SLOT_READY && !b->facts.slots[k].failed_now) {
                         char *why = strdup(p->passed_over[k]);
                         if (!why)
                                 return log_oom();

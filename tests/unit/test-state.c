@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* state.json (updater/state.c): state_load() on one input per row with the result it must give, and
- * state_save() → state_load() round trips. In the rows, JSON is written with ' for " (load_row()
+/* state.json (updater/state.c): state_load() on one input per row with the result it must give (the
+ * device's slots, and the boot stage's bookkeeping: slots' good/unconfirmed/failed, the boots
+ * history), and state_save() → state_load() round trips. In the rows, JSON is written with ' for " (load_row()
  * turns every ' into "), and a loaded state is compared as one line of text (summary()). */
 #include <errno.h>
 #include <setjmp.h>
@@ -257,8 +258,9 @@ static const LoadRow load_rows[] = {
         { "duplicate key spelled with an escape", "{" EMPTY_SLOTS ",'booted':'a','\\u0062ooted':'b'}", -EUCLEAN, NULL },
 };
 
-/* Loads row->json from dir; false, after saying why, if the result is not the row's. */
-static bool load_row(const char *dir, const LoadRow *row) {
+/* Loads row->json from dir; false, after saying why, if the result is not the row's (compared as
+ * summarize() gives it). */
+static bool load_row(const char *dir, const LoadRow *row, char *(*summarize)(const State *s)) {
         _cleanup_free_ char *json = NULL, *got = NULL;
         State s;
         int r;
@@ -283,7 +285,7 @@ static bool load_row(const char *dir, const LoadRow *row) {
         }
         if (r < 0)
                 return true;
-        got = summary(&s);
+        got = summarize(&s);
         state_done(&s);
         assert_non_null(got);
         if (strcmp(got, row->summary) != 0) {
@@ -295,18 +297,142 @@ static bool load_row(const char *dir, const LoadRow *row) {
 }
 
 /* Every row runs; the test fails at the end, naming each wrong row. */
-static void load_rows_check(const char *dir, const LoadRow *rows, size_t n) {
+static void load_rows_check(const char *dir, const LoadRow *rows, size_t n, char *(*summarize)(const State *s)) {
         unsigned wrong = 0;
 
         for (size_t i = 0; i < n; i++)
-                if (!load_row(dir, &rows[i]))
+                if (!load_row(dir, &rows[i], summarize))
                         wrong++;
         if (wrong > 0)
                 fail_msg("%u of %zu rows wrong (above)", wrong, n);
 }
 
 static void test_state_load_table(void **state) {
-        load_rows_check(*state, load_rows, ELEMENTSOF(load_rows));
+        load_rows_check(*state, load_rows, ELEMENTSOF(load_rows), summary);
+}
+
+/* ---- state_load(): the boot bookkeeping (slots' good/unconfirmed/failed, the boots history) ---- */
+
+/* "a=yes/1/- b=no/0/why boots=[a:1:good:-:kernel:5 b:2:failed:bad:-:0]": for each slot good,
+ * unconfirmed and failed; then each boot as slot:version:result:reason:verity:time, oldest first. */
+static char *boot_summary(const State *s) {
+        char *out = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&out, &size);
+
+        assert_non_null(f);
+        for (int i = 0; i < SLOT_MAX; i++)
+                fprintf(f, "%s=%s/%u/%s ", slot_name(i), s->slots[i].good ? "yes" : "no", s->slots[i].unconfirmed,
+                        or_dash(s->slots[i].failed));
+        fputs("boots=[", f);
+        for (unsigned i = 0; i < s->n_boots; i++) {
+                const BootRecord *b = &s->boots[i];
+                fprintf(f, "%s%s:%s:%s:%s:%s:%llu", i > 0 ? " " : "", slot_or_dash(b->slot), or_dash(b->version),
+                        or_dash(boot_result_to_string(b->result)), or_dash(b->reason), or_dash(b->verity),
+                        (unsigned long long) b->time);
+        }
+        fputs("]", f);
+        assert_int_equal(fclose(f), 0);
+        return out;
+}
+
+#define NO_BOOTS "a=no/0/- b=no/0/- boots=[]"
+/* Slot a ready, b empty, and a history of one boot made of the given fields. */
+#define A_BOOT(fields) "{" A_READY ",'boots':[{" fields "}]}"
+#define A_READY_WITH(fields)                                                                                           \
+        "{'format':1,'slots':{'a':{'state':'ready','version':'2','fstype':'erofs'," fields "},'b':{'state':'empty'}}}"
+/* One boot in the history, written as in state.json. */
+#define BOOT(slot, time) "{'slot':'" slot "','version':'1','result':'unconfirmed','time':" time "}"
+#define BOOT_SUMMARY(slot, time) slot ":1:unconfirmed:-:-:" time
+
+static const LoadRow boot_rows[] = {
+        /* Files written before the boot stage: nothing recorded. */
+        { "no bookkeeping", "{" A_READY "}", 0, NO_BOOTS },
+        { "no state.json", NULL, 0, NO_BOOTS },
+        { "boots null", "{" A_READY ",'boots':null}", 0, NO_BOOTS },
+        { "boots empty", "{" A_READY ",'boots':[]}", 0, NO_BOOTS },
+
+        /* A slot's bookkeeping. */
+        { "slot good, unconfirmed, failed", A_READY_WITH("'good':true,'unconfirmed':3,'failed':'it did not boot'"), 0,
+          "a=yes/3/it did not boot b=no/0/- boots=[]" },
+        { "slot bookkeeping null", A_READY_WITH("'good':null,'unconfirmed':null,'failed':null"), 0, NO_BOOTS },
+        { "slot unconfirmed 1000000", A_READY_WITH("'unconfirmed':1000000"), 0, "a=no/1000000/- b=no/0/- boots=[]" },
+        { "slot unconfirmed 1000001", A_READY_WITH("'unconfirmed':1000001"), -EUCLEAN, NULL },
+        { "slot unconfirmed -1", A_READY_WITH("'unconfirmed':-1"), -EUCLEAN, NULL },
+        { "slot unconfirmed float", A_READY_WITH("'unconfirmed':1.0"), -EUCLEAN, NULL },
+        { "slot unconfirmed string", A_READY_WITH("'unconfirmed':'1'"), -EUCLEAN, NULL },
+        { "slot good 1", A_READY_WITH("'good':1"), -EUCLEAN, NULL },
+        { "slot good string", A_READY_WITH("'good':'true'"), -EUCLEAN, NULL },
+        { "slot failed a number", A_READY_WITH("'failed':1"), -EUCLEAN, NULL },
+        { "slot failed true", A_READY_WITH("'failed':true"), -EUCLEAN, NULL },
+        { "slot failed empty", A_READY_WITH("'failed':''"), -EUCLEAN, NULL },
+        { "slot failed a list", A_READY_WITH("'failed':['x']"), -EUCLEAN, NULL },
+
+        /* Older files say "good" only for the next boot: its slot takes it, unless it says its own. */
+        { "good of the next boot, older file", "{" A_READY ",'next_boot':'a','good':true}", 0,
+          "a=yes/0/- b=no/0/- boots=[]" },
+        { "good of the next boot, slot says no",
+          "{'format':1,'slots':{'a':{'state':'ready','version':'2','fstype':'erofs','good':false},"
+          "'b':{'state':'empty'}},'next_boot':'a','good':true}",
+          0, NO_BOOTS },
+        { "good, no next boot", "{" A_READY ",'good':true}", 0, NO_BOOTS },
+        { "good, next boot an empty slot", "{" A_READY ",'next_boot':'b','good':true}", 0, NO_BOOTS },
+
+        /* The history. */
+        { "one full boot",
+          A_BOOT("'slot':'a','version':'2','result':'good','reason':'x','verity':'kernel','time':1700000000"), 0,
+          "a=no/0/- b=no/0/- boots=[a:2:good:x:kernel:1700000000]" },
+        { "only slot and result", A_BOOT("'slot':'b','result':'booting'"), 0,
+          "a=no/0/- b=no/0/- boots=[b:-:booting:-:-:0]" },
+        { "optional fields null",
+          A_BOOT("'slot':'a','version':null,'result':'failed','reason':null,'verity':null,'time':null"), 0,
+          "a=no/0/- b=no/0/- boots=[a:-:failed:-:-:0]" },
+        { "every result",
+          "{" A_READY ",'boots':[{'slot':'a','result':'booting'},{'slot':'a','result':'good'},"
+          "{'slot':'b','result':'unconfirmed'},{'slot':'b','result':'failed'}]}",
+          0, "a=no/0/- b=no/0/- boots=[a:-:booting:-:-:0 a:-:good:-:-:0 b:-:unconfirmed:-:-:0 b:-:failed:-:-:0]" },
+        { "time 2^63-1", A_BOOT("'slot':'a','result':'good','time':9223372036854775807"), 0,
+          "a=no/0/- b=no/0/- boots=[a:-:good:-:-:9223372036854775807]" },
+        /* More than BOOT_HISTORY_MAX (8) in the file: the last 8 are kept. */
+        { "ten boots keep the last eight",
+          "{" A_READY ",'boots':[" BOOT("a", "1") "," BOOT("b", "2") "," BOOT("a", "3") "," BOOT("b", "4") ","
+          BOOT("a", "5") "," BOOT("b", "6") "," BOOT("a", "7") "," BOOT("b", "8") "," BOOT("a", "9") ","
+          BOOT("b", "10") "]}",
+          0,
+          "a=no/0/- b=no/0/- boots=[" BOOT_SUMMARY("a", "3") " " BOOT_SUMMARY("b", "4") " " BOOT_SUMMARY("a", "5") " "
+          BOOT_SUMMARY("b", "6") " " BOOT_SUMMARY("a", "7") " " BOOT_SUMMARY("b", "8") " " BOOT_SUMMARY("a", "9") " "
+          BOOT_SUMMARY("b", "10") "]" },
+
+        /* A malformed history makes the file corrupt. */
+        { "boots an object", "{" A_READY ",'boots':{'slot':'a','result':'good'}}", -EUCLEAN, NULL },
+        { "boots a string", "{" A_READY ",'boots':'a'}", -EUCLEAN, NULL },
+        { "a boot a number", "{" A_READY ",'boots':[1]}", -EUCLEAN, NULL },
+        { "a boot null", "{" A_READY ",'boots':[null]}", -EUCLEAN, NULL },
+        { "a boot a list", "{" A_READY ",'boots':[['a','good']]}", -EUCLEAN, NULL },
+        { "a boot with an unknown field", A_BOOT("'slot':'a','result':'good','kernel':'6.1'"), -EUCLEAN, NULL },
+        { "a boot without slot", A_BOOT("'result':'good'"), -EUCLEAN, NULL },
+        { "a boot with slot null", A_BOOT("'slot':null,'result':'good'"), -EUCLEAN, NULL },
+        { "a boot with slot c", A_BOOT("'slot':'c','result':'good'"), -EUCLEAN, NULL },
+        { "a boot with slot an index", A_BOOT("'slot':0,'result':'good'"), -EUCLEAN, NULL },
+        { "a boot without result", A_BOOT("'slot':'a'"), -EUCLEAN, NULL },
+        { "a boot with result null", A_BOOT("'slot':'a','result':null"), -EUCLEAN, NULL },
+        { "a boot with an unknown result", A_BOOT("'slot':'a','result':'ok'"), -EUCLEAN, NULL },
+        { "a boot with result upper case", A_BOOT("'slot':'a','result':'GOOD'"), -EUCLEAN, NULL },
+        { "a boot with version a number", A_BOOT("'slot':'a','result':'good','version':2"), -EUCLEAN, NULL },
+        { "a boot with version empty", A_BOOT("'slot':'a','result':'good','version':''"), -EUCLEAN, NULL },
+        { "a boot with reason a number", A_BOOT("'slot':'a','result':'good','reason':1"), -EUCLEAN, NULL },
+        { "a boot with verity true", A_BOOT("'slot':'a','result':'good','verity':true"), -EUCLEAN, NULL },
+        { "a boot with time -1", A_BOOT("'slot':'a','result':'good','time':-1"), -EUCLEAN, NULL },
+        { "a boot with time 2^63", A_BOOT("'slot':'a','result':'good','time':9223372036854775808"), -EUCLEAN, NULL },
+        { "a boot with time float", A_BOOT("'slot':'a','result':'good','time':1.5"), -EUCLEAN, NULL },
+        { "a boot with time a string", A_BOOT("'slot':'a','result':'good','time':'1'"), -EUCLEAN, NULL },
+        { "a boot with a duplicate key", A_BOOT("'slot':'a','result':'good','result':'failed'"), -EUCLEAN, NULL },
+        /* One bad boot among good ones: the whole file is corrupt, not the boot skipped. */
+        { "a bad boot after a good one", "{" A_READY ",'boots':[" BOOT("a", "1") ",{'slot':'a'}]}", -EUCLEAN, NULL },
+};
+
+static void test_state_load_boot_table(void **state) {
+        load_rows_check(*state, boot_rows, ELEMENTSOF(boot_rows), boot_summary);
 }
 
 /* ---- state_load(): inputs made at run time ---- */
@@ -400,23 +526,46 @@ static void state_make(State *s, size_t i) {
                 s->active = 0;
                 s->version_floor = xstrdup("1");
                 break;
+        case 5: /* the boot bookkeeping: a good slot, one on trial that failed, a full history */
+                s->slots[0] = (SlotInfo){ .state = SLOT_READY, .version = xstrdup("1"), .fstype = xstrdup("erofs"),
+                                          .good = true };
+                s->slots[1] = (SlotInfo){ .state = SLOT_READY, .version = xstrdup("2"), .fstype = xstrdup("erofs"),
+                                          .unconfirmed = 1000000,
+                                          .failed = xstrdup("its image does not match \"the\" root hash\n") };
+                s->booted = s->active = s->next_boot = 0;
+                s->good = true;
+                for (unsigned k = 0; k < BOOT_HISTORY_MAX; k++)
+                        assert_int_equal(state_add_boot(s, (int) (k % 2), k % 2 ? "2" : "1",
+                                                        (BootResult) (k % _BOOT_RESULT_MAX),
+                                                        k % 3 ? NULL : "reason \\ é", k % 2 ? NULL : "userspace",
+                                                        k == 7 ? (uint64_t) INT64_MAX : 1700000000 + k),
+                                         0);
+                break;
+        case 6: /* on trial, and one boot (of the empty slot b) with only what must be there */
+                s->slots[0] = (SlotInfo){ .state = SLOT_READY, .version = xstrdup("1"), .fstype = xstrdup("erofs") };
+                s->next_boot = 0;
+                s->boot_tries = 2;
+                assert_int_equal(state_add_boot(s, 1, NULL, BOOT_RESULT_FAILED, NULL, NULL, 0), 0);
+                break;
         default:
                 fail();
         }
 }
 
-#define N_ROUND_TRIP 5
+#define N_ROUND_TRIP 7
 
 static void test_state_save_round_trip(void **state) {
         for (size_t i = 0; i < N_ROUND_TRIP; i++) {
                 _cleanup_free_ char *path = tu_join(*state, "state.json"), *file = NULL, *json = NULL,
-                                    *json_again = NULL, *want = NULL, *got = NULL;
+                                    *json_again = NULL, *want = NULL, *got = NULL, *want_boots = NULL,
+                                    *got_boots = NULL;
                 State s, loaded;
                 size_t len;
 
                 state_make(&s, i);
                 json = state_to_json(&s);
                 want = summary(&s);
+                want_boots = boot_summary(&s);
                 assert_non_null(json);
                 assert_non_null(want);
 
@@ -434,10 +583,63 @@ static void test_state_save_round_trip(void **state) {
                 assert_non_null(json_again);
                 if (strcmp(got, want) != 0)
                         fail_msg("round trip %zu: saved\n  %s\nloaded\n  %s", i, want, got);
+                got_boots = boot_summary(&loaded);
+                if (strcmp(got_boots, want_boots) != 0)
+                        fail_msg("round trip %zu: saved\n  %s\nloaded\n  %s", i, want_boots, got_boots);
                 assert_string_equal(json_again, json);
                 state_done(&loaded);
                 state_done(&s);
         }
+}
+
+/* state_add_boot() keeps the last BOOT_HISTORY_MAX boots, oldest first; state_last_boot() finds a
+ * slot's newest; what is added is copied. */
+static void test_state_add_boot(void **state) {
+        _cleanup_free_ char *got = NULL;
+        char version[8] = "1";
+        State s, loaded;
+
+        state_init(&s);
+        assert_null(state_last_boot(&s, 0));
+        for (unsigned k = 1; k <= 11; k++) {
+                version[0] = (char) ('0' + k % 10);
+                int r = state_add_boot(&s, k == 3 ? 1 : 0, version, BOOT_RESULT_UNCONFIRMED, NULL, NULL, k);
+
+                assert_int_equal(r, 0);
+                assert_int_equal(s.n_boots, k < BOOT_HISTORY_MAX ? k : BOOT_HISTORY_MAX);
+        }
+        version[0] = 'x'; /* copied, not kept */
+        got = boot_summary(&s);
+        assert_string_equal(got, "a=no/0/- b=no/0/- boots=[a:4:unconfirmed:-:-:4 a:5:unconfirmed:-:-:5 "
+                                 "a:6:unconfirmed:-:-:6 a:7:unconfirmed:-:-:7 a:8:unconfirmed:-:-:8 "
+                                 "a:9:unconfirmed:-:-:9 a:0:unconfirmed:-:-:10 a:1:unconfirmed:-:-:11]");
+        /* Slot b's only boot (the third) is gone with the oldest. */
+        assert_null(state_last_boot(&s, 1));
+        assert_non_null(state_last_boot(&s, 0));
+        assert_int_equal(state_last_boot(&s, 0)->time, 11);
+        assert_int_equal(state_add_boot(&s, 1, "2", BOOT_RESULT_FAILED, "why", "kernel", 12), 0);
+        assert_ptr_equal(state_last_boot(&s, 1), &s.boots[BOOT_HISTORY_MAX - 1]);
+        assert_int_equal(state_last_boot(&s, 0)->time, 11);
+
+        /* A full history saves and loads back whole. */
+        assert_int_equal(state_save(*state, &s), 0);
+        assert_int_equal(load_checked(*state, &loaded), 0);
+        assert_int_equal(loaded.n_boots, BOOT_HISTORY_MAX);
+        free(got);
+        got = boot_summary(&loaded);
+        assert_string_equal(got, "a=no/0/- b=no/0/- boots=[a:5:unconfirmed:-:-:5 a:6:unconfirmed:-:-:6 "
+                                 "a:7:unconfirmed:-:-:7 a:8:unconfirmed:-:-:8 a:9:unconfirmed:-:-:9 "
+                                 "a:0:unconfirmed:-:-:10 a:1:unconfirmed:-:-:11 b:2:failed:why:kernel:12]");
+        state_done(&loaded);
+        state_done(&s);
+        assert_int_equal(s.n_boots, 0);
+
+        assert_string_equal(boot_result_to_string(BOOT_RESULT_BOOTING), "booting");
+        assert_string_equal(boot_result_to_string(BOOT_RESULT_GOOD), "good");
+        assert_string_equal(boot_result_to_string(BOOT_RESULT_UNCONFIRMED), "unconfirmed");
+        assert_string_equal(boot_result_to_string(BOOT_RESULT_FAILED), "failed");
+        assert_null(boot_result_to_string(_BOOT_RESULT_MAX));
+        assert_null(boot_result_to_string(_BOOT_RESULT_INVALID));
 }
 
 /* state_save() never writes what state_load() would refuse. */
@@ -506,6 +708,8 @@ static void test_slot_names(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_state_load_table, tu_setup_tmpdir, tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_state_load_boot_table, tu_setup_tmpdir, tu_teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_state_add_boot, tu_setup_tmpdir, tu_teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_state_load_size_limit, tu_setup_tmpdir, tu_teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_state_load_nul_byte, tu_setup_tmpdir, tu_teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_state_load_missing_and_unreadable, tu_setup_tmpdir,
