@@ -177,7 +177,7 @@ static int load_config(Boot *b) {
         if (b->args.config)
                 r = config_load(b->args.config, &b->cfg);
         else
-                r = config_load_files(NULL, CONFIG_DEFAULT_FILE, CONFIG_DEFAULT_FILE ".d", &b->cfg);
+                r = config_load_files(CONFIG_VENDOR_FILE, CONFIG_DEFAULT_FILE, CONFIG_DEFAULT_FILE ".d", &b->cfg);
         if (r < 0)
                 return r;
         /* Keys from the initramfs only: --keys, or its KeysDirectory= and vendor directory. */

@@ -121,6 +121,7 @@ expected=(/usr/bin/osupdate
         /usr/share/man/man8/osupdate.8.gz /usr/share/man/man5/osupdate.conf.5.gz
         /usr/share/man/man5/osupdate.policy.5.gz /usr/share/man/man5/osupdate-bundle.5.gz
         /usr/share/bash-completion/completions/osupdate
+        /usr/lib/osupdate/osupdate-initrd /lib/systemd/system/osupdate-initrd.service /usr/share/man/man8/osupdate-initrd.8.gz
         /etc/osupdate/osupdate.conf /etc/osupdate/keys.d /etc/osupdate/policy.d /var/lib/osupdate
         /usr/share/doc/osupdate/copyright /usr/share/doc/osupdate/README.md)
 absent=()
@@ -131,10 +132,34 @@ done
         not_ok "missing from the package: ${absent[*]}"
 cmp -s <(dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./etc/osupdate/osupdate.conf) "$conf" &&
         ok "/etc/osupdate/osupdate.conf is updater/osupdate.conf" || not_ok "the packaged osupdate.conf differs"
-# The units' ExecStart= is where the binary lands.
+# The units' ExecStart= is where the binaries land.
 execs=$(dpkg-deb --fsys-tarfile "$deb" | tar -xOf - --wildcards './lib/systemd/system/*.service' | grep '^ExecStart=')
-! grep -qv '^ExecStart=/usr/bin/osupdate ' <<<"$execs" && grep -qxF /usr/bin/osupdate "$T/contents" &&
-        ok "every ExecStart= runs the packaged /usr/bin/osupdate" || not_ok "ExecStart= lines: $execs"
+! grep -qvE '^ExecStart=(/usr/bin/osupdate|/usr/lib/osupdate/osupdate-initrd) ' <<<"$execs" && grep -qxF /usr/bin/osupdate "$T/contents" &&
+        grep -q '^ExecStart=/usr/lib/osupdate/osupdate-initrd --root /sysroot' <<<"$execs" &&
+        ok "every ExecStart= runs a packaged binary (/usr/bin/osupdate, /usr/lib/osupdate/osupdate-initrd)" ||
+        not_ok "ExecStart= lines: $execs"
+# The initramfs-tools integration is its own package, the opt-in to booting from the slots: the
+# hook refuses to build an initramfs without keys, and that initramfs refuses to boot without a slot.
+grep -q '^/usr/share/initramfs-tools' "$T/contents" && not_ok "the osupdate package holds initramfs-tools files" ||
+        ok "the osupdate package holds no initramfs-tools hook (an ordinary machine's update-initramfs is unaffected)"
+ideb=$(ls "$T"/pkg/osupdate-initramfs_"$version"_all.deb 2>/dev/null | head -1)
+if [ -n "$ideb" ]; then
+        icontents=$(dpkg-deb -c "$ideb" | awk '{ print $6 }' | sed 's|^\./|/|; s|/$||')
+        grep -qxF /usr/share/initramfs-tools/hooks/osupdate <<<"$icontents" &&
+                grep -qxF /usr/share/initramfs-tools/scripts/local-bottom/osupdate <<<"$icontents" &&
+                ok "osupdate-initramfs holds the hook and the local-bottom script" || not_ok "osupdate-initramfs: $icontents"
+        dpkg-deb -c "$ideb" | grep -E 'hooks/osupdate$|local-bottom/osupdate$' | grep -qv '^-rwxr-xr-x' &&
+                not_ok "hook or script not executable in osupdate-initramfs" || ok "hook and script are executable"
+        grep -q 'osupdate (>= ' <<<"$(dpkg-deb -f "$ideb" Depends)" && grep -q initramfs-tools-core <<<"$(dpkg-deb -f "$ideb" Depends)" &&
+                ok "osupdate-initramfs Depends: $(dpkg-deb -f "$ideb" Depends)" || not_ok "osupdate-initramfs Depends: $(dpkg-deb -f "$ideb" Depends)"
+        rc=0
+        lintian --tag-display-limit 0 "$ideb" >"$T/lintian-i.out" 2>/dev/null || rc=$?
+        sed 's/^/  lintian: /' "$T/lintian-i.out"
+        [ "$rc" = 0 ] && ! grep -q '^E: ' "$T/lintian-i.out" && ok "lintian osupdate-initramfs: no errors" ||
+                not_ok "lintian osupdate-initramfs: exit $rc"
+else
+        not_ok "no osupdate-initramfs_${version}_all.deb in: $(ls "$T/pkg")"
+fi
 mkdir "$T/control"
 dpkg-deb -e "$deb" "$T/control"
 [ "$(cat "$T/control/conffiles" 2>/dev/null)" = /etc/osupdate/osupdate.conf ] &&

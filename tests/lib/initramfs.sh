@@ -12,7 +12,8 @@
 #   Runs `mkinitramfs -d CONFDIR -o OUT KVER` with a temporary CONFDIR (initramfs.conf: MODULES=list,
 #   BUSYBOX=y, COMPRESS=gzip; a modules file; our hook in CONFDIR/hooks and our script in
 #   CONFDIR/scripts/local-bottom), the hook taking BINARY, KEYS_DIR and CONF_FILE through its
-#   OSUPDATE_INITRD_* overrides. The modules the qemu tests boot with (virtio_pci, virtio_blk,
+#   OSUPDATE_INITRD_* overrides (KEYS_DIR "": the hook's default, KeysDirectory= of CONF_FILE and the
+#   vendor keys). The modules the qemu tests boot with (virtio_pci, virtio_blk,
 #   ext4) are always loaded at boot, EXTRA_MODULES too. OUT appears only if mkinitramfs succeeded;
 #   on failure its messages go to stderr and the status is mkinitramfs's.
 #
@@ -30,7 +31,7 @@ VMLINUZ=
 if [ -n "$KDIR" ] && [ -e "$KDIR/../done" ]; then
         VMLINUZ=$(ls "$KDIR"/boot/vmlinuz-* 2>/dev/null | sort -V | tail -n1) || true
         KVER=${VMLINUZ##*/vmlinuz-}
-        [ -n "$VMLINUZ" ] && [ -d "$KDIR/lib/modules/$KVER" ] || { KVER= VMLINUZ=; }
+        [ -n "$VMLINUZ" ] && [ -d "$KDIR/lib/modules/$KVER" ] || { KVER=""; VMLINUZ=""; }
 fi
 [ -n "$KVER" ] || KDIR=
 export KVER KDIR VMLINUZ
