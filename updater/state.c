@@ -13,6 +13,7 @@
 
 #define STATE_FILE "state.json"
 #define STATE_MAX_SIZE (64U * 1024U)
+#define UNCONFIRMED_MAX 1000000U
 
 static const char *const slot_names[SLOT_MAX] = { "a", "b" };
 static const char *const slot_state_table[_SLOT_STATE_MAX] = {
@@ -184,14 +185,18 @@ int state_load(const char *dir, State *ret) {
         }
         if (r < 0)
                 return r;
-        fd = openat(dfd, STATE_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-        r = fd < 0 ? -errno : read_full_fd(fd, STATE_MAX_SIZE, &buf, &len);
+        fd = openat(dfd, STATE_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        r = fd < 0 ? -errno : read_regular_fd(fd, STATE_MAX_SIZE, &buf, &len);
         if (r == -ENOENT) {
                 *ret = s;
                 return 0;
         }
         if (r == -EFBIG)
                 return corrupt("larger than %u bytes.", STATE_MAX_SIZE);
+        /* A symlink, a directory, a FIFO or a device where the file should be (whoever had the
+         * disk offline can leave one): not a state, so corrupt, to be moved aside, not followed. */
+        if (r == -ELOOP || r == -EBADFD)
+                return corrupt("not a regular file.");
         if (r < 0)
                 return log_debug_errno(r, "Cannot read %s: %m", path);
 
@@ -225,7 +230,7 @@ int state_load(const char *dir, State *ret) {
                 if ((r = get_bool(o, "good", &s.slots[i].good)) < 0)
                         goto fail;
                 slot_has_good[i] = json_object_object_get_ex(o, "good", NULL);
-                if (json_get_u64(o, "unconfirmed", true, 1000000, &n) < 0) {
+                if (json_get_u64(o, "unconfirmed", true, UNCONFIRMED_MAX, &n) < 0) {
                         r = corrupt("slot %s: \"unconfirmed\" must be a small integer.", slot_names[i]);
                         goto fail;
                 }
@@ -321,7 +326,9 @@ char *state_to_json(const State *s) {
                 if (s->slots[i].state == SLOT_EMPTY)
                         continue;
                 json_object_object_add(o, "good", json_object_new_boolean(s->slots[i].good));
-                json_object_object_add(o, "unconfirmed", json_object_new_int64(s->slots[i].unconfirmed));
+                /* A count at the most state_load() takes stays there: it already means "too many". */
+                json_object_object_add(o, "unconfirmed",
+                                       json_object_new_int64(MIN(s->slots[i].unconfirmed, UNCONFIRMED_MAX)));
                 json_object_object_add(o, "failed", opt_string(s->slots[i].failed));
         }
         json_object_object_add(root, "booted", slot_ref(s->booted));
@@ -373,6 +380,34 @@ int state_save(const char *dir, const State *s) {
         text = state_to_json(s);
         if (!path || !text)
                 return -ENOMEM;
+        if (strlen(text) > STATE_MAX_SIZE) {
+                /* Strings loaded from a file someone else wrote can grow when written back (json-c
+                 * escapes "/" and control characters): rather than a file the next load refuses,
+                 * the oldest boots of the history go, then why the slots failed. A shallow copy:
+                 * nothing of it is freed here. */
+                State t = *s;
+
+                while (strlen(text) > STATE_MAX_SIZE) {
+                        bool dropped = false;
+
+                        if (t.n_boots > 0) {
+                                memmove(t.boots, t.boots + 1, sizeof(t.boots[0]) * (t.n_boots - 1));
+                                t.n_boots--;
+                                dropped = true;
+                        } else
+                                for (int i = 0; i < SLOT_MAX; i++)
+                                        if (t.slots[i].failed) {
+                                                t.slots[i].failed = NULL;
+                                                dropped = true;
+                                        }
+                        if (!dropped)
+                                return log_debug_errno(EFBIG, "The state would be larger than %u bytes.", STATE_MAX_SIZE);
+                        free(text);
+                        text = state_to_json(&t);
+                        if (!text)
+                                return -ENOMEM;
+                }
+        }
         r = mkdir_parents(dir, 0755);
         if (r < 0)
                 return log_debug_errno(r, "Cannot create %s: %m", dir);

@@ -19,6 +19,9 @@
 GUEST_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # The modules the initramfs loads: the disks, the root filesystem, the slot's image and its verity.
 GUEST_MODULES="virtio_pci virtio_blk ext4 loop erofs squashfs dm-verity"
+# Set by guest_make_initramfs, for the caller to print: mkinitramfs or assembled.
+# shellcheck disable=SC2034
+GUEST_INITRAMFS_KIND=
 
 # guest_require: sets GUEST_KDIR and GUEST_KVER, or exits 77 saying what this machine lacks.
 guest_require() {
@@ -33,8 +36,9 @@ guest_require() {
         for t in qemu-system-x86_64 mkfs.ext4 debugfs e2fsck mkfs.erofs cpio; do
                 command -v "$t" >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
         done
-        [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' ||
-                { echo "SKIP: busybox-static is not installed"; exit 77; }
+        # The guest has no libc of its own but the one osupdate brings: busybox must be static.
+        [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 ||
+                { echo "SKIP: busybox-static is not installed (a static /bin/busybox)"; exit 77; }
         return 0
 }
 
@@ -98,6 +102,10 @@ m sysfs /sys
 m devtmpfs /dev
 m tmpfs /run
 m tmpfs /tmp
+# initramfs-tools ran udevd and moved /run here, /run/udev included, but no udevd runs now:
+# libdevmapper would wait forever for udev to confirm each dm device (osupdate apply hangs).
+rm -rf /run/udev
+export DM_DISABLE_UDEV=1
 up=$(cut -d' ' -f1 /proc/uptime)
 b=/run/osupdate/booted.json
 j() { tr -d '\n' <"$b" 2>/dev/null | sed -n "s/^.*\"$1\": *\"\\([^\"]*\\)\".*\$/\\1/p"; }
@@ -141,7 +149,7 @@ guest_root_tree() {
 # 4 KiB units), made as an unprivileged builder would: nothing is mounted.
 guest_mkfs() {
         rm -f "$2"
-        mkfs.ext4 -q -b 4096 -L "${4:-root}" -E root_owner=0:0 -d "$1" "$2" "$3M"
+        mkfs.ext4 -q -b 4096 -L "${4:-root}" -E root_owner=0:0 -d "$1" "$2" "$3M" >/dev/null
 }
 
 # guest_control DIR OUT: the control disk of one boot from DIR (step.sh and its files).
@@ -213,6 +221,65 @@ INIT
         rm -rf "$r"
 }
 
+# guest_make_initramfs OUT KEYS_DIR CONF [MODE]: the initramfs of the boots. Where
+# tests/lib/initramfs.sh can run Debian's mkinitramfs with our hook (initramfs_build), that one
+# (GUEST_INITRAMFS_KIND=mkinitramfs), else the same stage assembled here by guest_initramfs
+# (GUEST_INITRAMFS_KIND=assembled). MODE osupdate (default): our local-bottom script as it is;
+# timed: the same, printing "LIFE stage SECONDS mode=osupdate rc=N" around osupdate-initrd; plain:
+# the same initramfs whose local-bottom mounts slot a's image with a plain `mount -o ro,loop`
+# instead, timed alike (the baseline of bench/boot-stage). Needs OSUPDATE_INITRD.
+guest_make_initramfs() {
+        local out=$1 keys=$2 conf=$3 mode=${4:-osupdate} src saved
+        : "${OSUPDATE_INITRD:?OSUPDATE_INITRD must point to osupdate-initrd}"
+        # shellcheck source=tests/lib/initramfs.sh
+        [ -f "$GUEST_LIB/initramfs.sh" ] && ! declare -F initramfs_build >/dev/null && . "$GUEST_LIB/initramfs.sh"
+        if declare -F initramfs_build >/dev/null && [ -n "${_initramfs_src:-}" ]; then
+                saved=$_initramfs_src
+                if [ "$mode" != osupdate ]; then
+                        # The timed variants: our hook, and our local-bottom script with the stage timed
+                        # (and, for plain, replaced by a loop mount).
+                        src=$(mktemp -d "$T/initramfs-src.XXXXXX")
+                        mkdir -p "$src/hooks" "$src/scripts/local-bottom"
+                        cp "$saved/hooks/osupdate" "$src/hooks/"
+                        guest_time_stage "$mode" <"$saved/scripts/local-bottom/osupdate" >"$src/scripts/local-bottom/osupdate" ||
+                                { echo "guest_make_initramfs: cannot find the osupdate-initrd call in local-bottom/osupdate" >&2; return 1; }
+                        _initramfs_src=$src
+                fi
+                if initramfs_build "$out" "$OSUPDATE_INITRD" "$keys" "$conf" >"$T/mkinitramfs.log" 2>&1; then
+                        _initramfs_src=$saved
+                        GUEST_INITRAMFS_KIND=mkinitramfs
+                        return 0
+                fi
+                _initramfs_src=$saved
+                echo "# initramfs_build failed; the initramfs is assembled instead:"
+                tail -5 "$T/mkinitramfs.log" | sed 's/^/#   /'
+        fi
+        [ "$mode" = timed ] && mode=osupdate
+        guest_initramfs "$out" "$mode" "$keys" "$conf"
+        GUEST_INITRAMFS_KIND=assembled
+}
+
+# guest_time_stage MODE: filters initrd/initramfs-tools/scripts/local-bottom/osupdate: the
+# osupdate-initrd call timed with /proc/uptime (MODE plain: a loop mount of slot a's image instead).
+guest_time_stage() {
+        awk -v mode="$1" '
+        /\/usr\/lib\/osupdate\/osupdate-initrd --root/ && !done {
+                print "_t0=$(cut -d\" \" -f1 /proc/uptime)"
+                if (mode == "plain")
+                        sub(/\/usr\/lib\/osupdate\/osupdate-initrd --root "\$rootmnt"/,
+                            "mount -o ro,loop \"$rootmnt/var/lib/osupdate/slots/a/image\" \"$rootmnt/usr\"")
+                print; inif = 1; found = 1; next
+        }
+        inif && /^fi$/ {
+                print
+                m = mode == "plain" ? "plain" : "osupdate"
+                print "echo \"LIFE stage $(echo \"$_t0 $(cut -d\" \" -f1 /proc/uptime)\" | awk \"{printf \\\"%.3f\\\", \\$2 - \\$1}\") mode=" m " rc=0\""
+                inif = 0; done = 1; next
+        }
+        { print }
+        END { exit found ? 0 : 1 }'
+}
+
 # guest_boot_start LOG DISK CONTROL INITRD TIMEOUT [APPEND…]: boots in the background (GUEST_PID:
 # the timeout wrapping qemu, GUEST_QEMU_PIDFILE: qemu's own pid file); the raw console in LOG.raw.
 guest_boot_start() {
@@ -230,12 +297,19 @@ guest_boot_start() {
         GUEST_PID=$!
 }
 
+# guest_console: the serial console as lines: carriage returns dropped, and the terminal escape
+# sequences (SeaBIOS clears the screen) turned into line breaks, so that what the guest prints
+# starts a line.
+guest_console() {
+        tr -d '\r' | sed 's/\x1b\(c\|\[[0-9;?]*[A-Za-z]\)/\n/g' | grep -v '^$' || true
+}
+
 # guest_boot_wait LOG: waits for the boot started last; LOG is the console without carriage
 # returns. Returns 0 if the guest reached "LIFE done", 1 otherwise.
 guest_boot_wait() {
         local log=$1
         wait "$GUEST_PID" 2>/dev/null || true
-        tr -d '\r' <"$log.raw" >"$log"
+        guest_console <"$log.raw" >"$log"
         grep -q '^LIFE done' "$log"
 }
 
@@ -250,7 +324,7 @@ guest_boot() {
 guest_kill_when() {
         local log=$1 regex=$2 delay=$3
         while kill -0 "$GUEST_PID" 2>/dev/null; do
-                if tr -d '\r' <"$log.raw" | grep -Eq -- "$regex"; then
+                if guest_console <"$log.raw" | grep -Eq -- "$regex"; then
                         sleep "$delay"
                         kill -KILL "$(cat "$GUEST_QEMU_PIDFILE")" 2>/dev/null || true
                         return 0
@@ -258,6 +332,12 @@ guest_kill_when() {
                 sleep 0.05
         done
         return 1
+}
+
+# guest_stop: kills the qemu of the boot started last, if it still runs (for an EXIT hook).
+guest_stop() {
+        [ -n "${GUEST_QEMU_PIDFILE:-}" ] && [ -s "$GUEST_QEMU_PIDFILE" ] || return 0
+        kill -KILL "$(cat "$GUEST_QEMU_PIDFILE")" 2>/dev/null || true
 }
 
 # guest_file_offset DISK PATH OFFSET: the byte offset in the ext4 image DISK of byte OFFSET of the

@@ -480,7 +480,7 @@ static void test_state_load_missing_and_unreadable(void **state) {
 
         remove_state_file(*state);
         assert_int_equal(mkdir(path, 0755), 0);
-        assert_int_equal(load_checked(*state, &s), -EISDIR);
+        assert_int_equal(load_checked(*state, &s), -EUCLEAN);
         assert_int_equal(rmdir(path), 0);
 }
 

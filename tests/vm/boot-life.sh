@@ -26,6 +26,9 @@
 . "$(dirname "$0")/../lib/lib.sh"
 . "$(dirname "$0")/../lib/guest.sh"
 guest_require
+on_exit guest_stop
+# LIFE_LOGS=DIR keeps every boot's console there.
+[ -z "${LIFE_LOGS:-}" ] || on_exit 'cp "$T"/boot-*.log "$LIFE_LOGS"/'
 : "${OSUPDATE_INITRD:?OSUPDATE_INITRD must point to osupdate-initrd}"
 start=$(date +%s)
 
@@ -37,27 +40,16 @@ mkdir -p "$T/trusted" && cp "$T/keys/k1.pem" "$T/trusted/"
 # bundle V [KEY]: the release V (its own /usr tree), signed by KEY (default k1).
 bundle() {
         local v=$1 key=${2:-$T/k1.pem}
-        rm -rf "$T/usr"
+        rm -rf "${T:?}/usr"
         guest_usr_tree "$T/usr" "$v"
         "$OSUPDATE" bundle create -q --key "$key" --os-id life --version "$v" --tree "$T/usr" -o "$T/v$v.osup"
 }
 
-# The initramfs: mkinitramfs with our hook (tests/lib/initramfs.sh) where it can run, else the same
-# stage assembled here (busybox /init running osupdate-initrd).
-if [ -f "$(dirname "$0")/../lib/initramfs.sh" ]; then
-        . "$(dirname "$0")/../lib/initramfs.sh"
-fi
-if declare -F initramfs_build >/dev/null && initramfs_build "$T/initrd.img" "$OSUPDATE_INITRD" "$T/trusted" "$T/osupdate.conf" \
-        >"$T/mkinitramfs.log" 2>&1; then
-        echo "# initramfs: mkinitramfs with the osupdate hook"
-else
-        if declare -F initramfs_build >/dev/null; then
-                echo "# initramfs_build failed, falling back to an assembled initramfs:"
-                tail -5 "$T/mkinitramfs.log" | sed 's/^/#   /'
-        fi
-        echo "# initramfs: assembled by the test (busybox /init running osupdate-initrd; mkinitramfs not used)"
-        guest_initramfs "$T/initrd.img" osupdate "$T/trusted" "$T/osupdate.conf"
-fi
+# The initramfs: Debian's mkinitramfs with our hook and local-bottom script (tests/lib/initramfs.sh)
+# where it can run here, else the same stage assembled by the test (busybox /init running
+# osupdate-initrd); the kind is printed.
+guest_make_initramfs "$T/initrd.img" "$T/trusted" "$T/osupdate.conf"
+echo "# initramfs: $GUEST_INITRAMFS_KIND"
 
 # The device: provisioned with v1, offline, nothing mounted on the host.
 bundle 1
@@ -95,8 +87,8 @@ boot() {
                 tail -30 "$L"
         fi
 }
-# tail_on_failure: the console of the current boot, once, when a check of it failed.
-dump() { echo "# --- console of boot $N:"; grep -v '^LIFE booted.json' "$L" | tail -"${1:-40}" | sed 's/^/#   /'; }
+# dump: the end of the current boot's console, after a failed check of it.
+dump() { echo "# --- console of boot $N:"; grep -v '^LIFE booted.json' "$L" | tail -40 | sed 's/^/#   /'; }
 # rc NAME: the exit code step.sh recorded for NAME.
 rc() { sed -n "s/^LIFE $1 rc=//p" "$L" | tail -1; }
 # st JQ: a field of the state.json printed last in this boot.
@@ -204,11 +196,11 @@ e2fsck -fy "$T/disk.img" >"$T/fsck.log" 2>&1 || [ $? -le 1 ] || { not_ok "e2fsck
 debugfs -R "dump /var/lib/osupdate/slots/a/image $T/a.img" "$T/disk.img" 2>/dev/null
 coff=$(grep -obUa 'CANARY-life-4:' "$T/a.img" | head -1 | cut -d: -f1 || true)
 if [ -n "$coff" ]; then
-        ioff=$((coff + 32768))
+        ioff=$((coff + 32768)) cblock=$(((coff + 32768) / 4096))
         doff=$(guest_file_offset "$T/disk.img" /var/lib/osupdate/slots/a/image "$ioff" || true)
         printf 'X' | dd of="$T/disk.img" bs=1 seek="$doff" conv=notrunc status=none
         debugfs -R "dump /var/lib/osupdate/slots/a/image $T/a2.img" "$T/disk.img" 2>/dev/null
-        diff=$(cmp -l "$T/a.img" "$T/a2.img" | awk '{print $1 - 1}' | tr '\n' ' ')
+        diff=$(cmp -l "$T/a.img" "$T/a2.img" | awk '{print $1 - 1}' | tr '\n' ' ' || true)
         [ "$diff" = "$ioff " ] && ok "one byte of slot a's image flipped on the disk (image offset $ioff)" ||
                 not_ok "the flip changed image offsets '$diff', expected $ioff"
 else
@@ -223,7 +215,9 @@ EOF
 for _ in 1 2; do
         boot
         has '^osupdate: booted slot a, version 4, verity kernel$' "the initrd set up v4 in slot a"
-        has 'verity.*(corrupt|error)|(corrupt|error).*verity' "dm-verity reports the corruption on the console"
+        has "device-mapper: verity: [0-9]+:[0-9]+: data block ${cblock:-?} is corrupted" \
+                "dm-verity reports the flipped block (${cblock:-?}) as corrupted on the console"
+        has "reboot: Restarting system with command 'dm-verity device corrupted'" "dm-verity restarts the machine"
         if grep -q '^LIFE done' "$L" || grep -q '^LIFE booted' "$L"; then
                 not_ok "boot $N: the system came up from the corrupt slot"
                 dump
@@ -242,7 +236,7 @@ p=$!
 total=$(stat -c %s /mnt/v5.osup)
 i=0
 while [ $i -lt 3000 ]; do
-        s=$(stat -c %s /var/lib/osupdate/slots/a/image 2>/dev/null || echo 0)
+        s=$(stat -c %s /var/lib/osupdate/slots/a/image.partial 2>/dev/null || echo 0)
         [ "$s" -ge 8388608 ] && break
         kill -0 $p 2>/dev/null || break
         usleep 10000
@@ -251,6 +245,8 @@ done
 kill -STOP $p
 sync
 echo "LIFE writing slot a: $s of about $total bytes"
+ls -l /var/lib/osupdate/slots/a
+state
 cat /tmp/apply.log
 sleep 60
 echo "LIFE not killed"
@@ -267,7 +263,7 @@ booted_line=$(grep '^osupdate: booted slot' "$L" || true)
 has '^osupdate: slot a \(version 4\) cannot boot: .+' "the initrd says why slot a (v4) cannot boot"
 expect_rc mark-good 0 "mark-good of v2"
 w=$(sed -n 's/^LIFE writing slot a: \([0-9]*\) of.*/\1/p' "$L")
-if [ -n "$w" ] && [ "$w" -lt "$(stat -c %s "$T/v5.osup")" ] && ! grep -q '^LIFE not killed' "$L"; then
+if [ -n "$w" ] && [ "$w" -ge 8388608 ] && [ "$w" -lt "$(stat -c %s "$T/v5.osup")" ] && ! grep -q '^LIFE not killed' "$L"; then
         ok "the power was cut while slot a was being written ($w bytes)"
 else
         not_ok "no power cut mid-write (written: '$w')"
@@ -284,9 +280,10 @@ osupdate status
 EOF
 boot
 booted b 2
-[ "$(st '.slots.a.state')" != ready ] || [ "$(st '.slots.a.version')" != 5 ] &&
-        ok "after the power cut slot a is not a ready v5 (state $(st '.slots.a.state'))" ||
-        not_ok "slot a looks complete after the cut: $(st .slots.a)"
+a_state=$(st '[.slots.a.state, .slots.a.version // "-"] | join(" ")')
+[ "$a_state" != "ready 5" ] && [ "$a_state" != "ready 4" ] &&
+        ok "after the power cut slot a is neither v4 nor a ready v5 (state: $a_state)" ||
+        not_ok "slot a after the cut: $(st .slots.a)"
 expect_rc apply 27 "the interrupted apply of v5 runs again and stages it"
 has '^Staged: +slot a, version 5, for the next boot' "status: v5 staged in slot a"
 
@@ -311,6 +308,7 @@ EOF
 boot
 booted a 5
 has '^osupdate: slot b \(version 6\) cannot boot: .+' "the initrd refuses slot b (v6, rogue key) and says why"
+has '^Slot b failed: .+' "status shows why slot b failed"
 grep -q '^LIFE booted slot=b' "$L" && not_ok "slot b was booted" || true
 
 echo "# $N boots in $(($(date +%s) - start)) s"
