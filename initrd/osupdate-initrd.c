@@ -405,8 +405,15 @@ static int record_attempt(Boot *b, const BootPlan *p) {
                         s->slots[k].failed = why;
                 }
         for (unsigned k = 0; k < s->n_boots; k++)
-                if (s->boots[k].result == BOOT_RESULT_BOOTING)
+                if (s->boots[k].result == BOOT_RESULT_BOOTING) {
                         s->boots[k].result = BOOT_RESULT_UNCONFIRMED;
+                        if (!s->boots[k].reason && !(s->boots[k].reason = strdup("the boot never reached mark-good")))
+                                return log_oom();
+                }
+        /* A slot staged for this boot and passed over is no longer staged: it was tried (or
+         * refused) and has its reason; a slot only fetched (staged, not the next boot) stays. */
+        if (s->staged >= 0 && s->staged == s->next_boot && s->staged != i)
+                s->staged = -1;
         if (s->next_boot != i)
                 s->good = s->slots[i].good;
         s->next_boot = i;

@@ -435,9 +435,15 @@ int cmd_status(const CliArgs *c) {
         else
                 printf("Booted:        %s\n", s.booted >= 0 ? slot_name(s.booted) : "none (this boot did not come from a slot)");
         printf("Active:        %s\nNext boot:     %s\n", slot_or_none(s.active), slot_or_none(s.next_boot));
-        if (s.boot_tries >= 0)
+        /* The recorded trial is the next boot's: say whose when that is not what runs. */
+        if (s.boot_tries >= 0 && s.next_boot >= 0 && s.next_boot != s.active)
+                printf("Boot tries:    %d for slot %s (the next boot) until 'osupdate mark-good' there\n", s.boot_tries,
+                       slot_name(s.next_boot));
+        else if (s.boot_tries >= 0)
                 printf("Boot tries:    %d left until 'osupdate mark-good'\n", s.boot_tries);
-        else
+        if (s.active >= 0 && (s.boot_tries < 0 || s.next_boot != s.active))
+                printf("Marked good:   %s\n", s.slots[s.active].good ? "yes" : "no");
+        else if (s.active < 0 && s.boot_tries < 0)
                 printf("Marked good:   %s\n", s.good ? "yes" : "no");
         printf("Version floor: %s\n", s.version_floor ?: "none");
         for (int i = 0; i < SLOT_MAX; i++)

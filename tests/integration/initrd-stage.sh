@@ -213,6 +213,11 @@ is "untrusted b: never booted" "$(st '[.boots[] | select(.slot == "b")] | length
 grep -q "does not authenticate" <<<"$(st .slots.b.failed)" && ok "untrusted b: slots.b.failed" ||
         not_ok "untrusted b: slots.b.failed: $(st .slots.b.failed)"
 is "untrusted b: no loop device of b" "$(loops_left "$S/slots/b")" 0
+is "untrusted b: no longer staged, a is the next boot" "$(st '[.staged, .next_boot] | map(tostring) | join(" ")')" "null a"
+expect "untrusted b: status shows why, and no staged slot" 0 "Slot b failed: its signed manifest does not authenticate" \
+        "$OSUPDATE" status --config "$CONF"
+"$OSUPDATE" status --config "$CONF" 2>&1 | grep -q "^Staged:" && not_ok "untrusted b: status still shows b staged" ||
+        ok "untrusted b: status shows nothing staged"
 unboot
 
 # --- 7. One byte of slot b's image flipped ---------------------------------------------------------

@@ -310,6 +310,8 @@ booted a 5
 has '^osupdate: slot b \(version 6\) cannot boot: .+' "the initrd refuses slot b (v6, rogue key) and says why"
 has '^Slot b failed: .+' "status shows why slot b failed"
 grep -q '^LIFE booted slot=b' "$L" && not_ok "slot b was booted" || true
+[ "$(st .staged)" = null ] && [ "$(st .next_boot)" = a ] && ok "slot b is no longer staged; a is the next boot" ||
+        not_ok "after the refusal: staged $(st .staged), next boot $(st .next_boot)"
 
 echo "# $N boots in $(($(date +%s) - start)) s"
 finish
