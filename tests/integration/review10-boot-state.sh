@@ -3,45 +3,7 @@
 # files replaced by things that are not regular files, values at their limits, a history full of
 # huge strings. Whatever the root holds, the stage must not hang, crash or refuse to boot a slot
 # that authenticates, and what it writes back must load again.
-. "$(dirname "$0")/../lib/ns.sh"
-: "${OSUPDATE_INITRD:?OSUPDATE_INITRD must point to the osupdate-initrd binary}"
-
-make_keys
-make_bundle 1
-make_bundle 2
-
-ICONF=$T/initrd.conf
-printf '[Update]\nVerity=userspace\n[Boot]\nTries=3\nLimit=3\n' >"$ICONF"
-IKEYS=$T/keys
-RUN=$T/run
-R=$T/r
-S=$R/var/lib/osupdate
-printf 'quiet\n' >"$T/cmdline"
-
-newroot() {
-        unboot
-        rm -rf "$R" "$RUN"
-        mkdir -p "$R/etc/osupdate/keys.d" "$R/var/lib" "$R/usr"
-        cp "$T/keys/k1.pem" "$R/etc/osupdate/keys.d/"
-        "$OSUPDATE" provision -q "$1" --root "$R"
-}
-unboot() { while mountpoint -q "$R/usr" 2>/dev/null; do umount "$R/usr"; done; }
-st() { jq -r "$1" "$S/state.json" 2>/dev/null || echo "(no state)"; }
-usr_version() { cat "$R/usr/version" 2>/dev/null || echo none; }
-is() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1: got '$2', expected '$3'"; fi; }
-# stage: one boot, at most 60 seconds (a hang is a failure, not a stuck test). RC and OUT are set.
-stage() {
-        RC=0
-        OUT=$(timeout -s KILL 60 "$OSUPDATE_INITRD" --root "$R" --config "$ICONF" --keys "$IKEYS" \
-                --cmdline "$T/cmdline" --run-dir "$RUN" "$@" 2>&1) || RC=$?
-}
-# boots NAME VERSION: exit 0, that version at R/usr, and the state it left loads again.
-boots() {
-        is "$1: exit" "$RC" 0
-        is "$1: version $2 mounted at R/usr" "$(usr_version)" "$2"
-        [ "$RC" = 0 ] || echo "# $OUT"
-        unboot
-}
+. "$(dirname "$0")/../lib/boot-stage.sh"
 # loads_again NAME: the state the last run left is read by the next one as it is (no "corrupt").
 loads_again() {
         jq -e .format "$S/state.json" >/dev/null 2>&1 && ok "$1: state.json is JSON" || not_ok "$1: state.json: $(ls -la "$S")"
