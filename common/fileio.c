@@ -221,9 +221,10 @@ int dir_check_safe_fd(int fd, const char *path) {
         if (!S_ISDIR(st.st_mode))
                 return log_debug_errno(ELOOP, "%s is not a directory: refusing to use it.", path);
         /* Sticky or not: whoever may create entries here may plant a symlink or a file we trust. */
-        if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+        /* Ours or root's (root is trusted anyway: an unprivileged `osupdate status` reads root's state). */
+        if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & (S_IWGRP | S_IWOTH)))
                 return log_debug_errno(ELOOP, "%s is owned by uid %u with mode %04o: refusing to use it "
-                                       "(it must belong to uid %u and be writable by its owner only).",
+                                       "(it must belong to uid %u or root and be writable by its owner only).",
                                        path, (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777), (unsigned) geteuid());
         return 0;
 }

@@ -162,6 +162,12 @@ grep -q "^Booted: *slot b, version 2, verity userspace" <<<"$status" && ok "stat
         not_ok "status: no Booted: line for slot b: $status"
 grep -q "^Last boots:" <<<"$status" && grep -Eq "^ +.*slot b +version 2 +good +verity userspace" <<<"$status" &&
         ok "status: Last boots: lists the good boot" || not_ok "status: Last boots: $status"
+# An unprivileged user may read what booted: root's directories are trusted, not refused.
+chmod 755 "$T"
+status=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$OSUPDATE" status --config "$CONF" 2>&1) || true
+grep -q "^Booted: *slot b, version 2" <<<"$status" && ok "status as nobody: Booted: slot b" ||
+        not_ok "status as nobody: $status"
+chmod 700 "$T"
 unboot
 stage
 booted "after mark-good: b again" b 2
