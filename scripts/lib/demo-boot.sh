@@ -14,7 +14,7 @@ T=$(mktemp -d "$d/boot.XXXXXX")
 trap guest_stop EXIT
 guest_require
 
-say "Two releases of the device's /usr: busybox, osupdate, an init; signed bundles"
+say "Two releases of the device's /usr: busybox, an init; signed bundles (osupdate is on the root, /opt/osupdate)"
 for v in 1.0 2.0; do
         guest_usr_tree "$T/usr-$v" "$v" demo
         "$OSUPDATE" bundle create -q --key "$d/release.pem" --os-id demo --version "$v" --tree "$T/usr-$v" \
@@ -23,12 +23,12 @@ for v in 1.0 2.0; do
 done
 ls -l "$T"/device-*.osup
 
-say "The device's disk, built offline (nothing mounted): /etc, /var with two slots, an empty /usr"
+say "The device's disk, built offline (nothing mounted): /etc, /opt/osupdate, /var with two slots, an empty /usr"
 printf '[Boot]\nTries=3\n' >"$T/osupdate.conf"
 guest_root_tree "$T/root" "$d/keys.d" "$T/osupdate.conf"
 run "$OSUPDATE" provision "$T/device-1.0.osup" --root "$T/root"
 isize=$(stat -c %s "$T/root/var/lib/osupdate/slots/a/image")
-guest_mkfs "$T/root" "$T/disk.img" $((4 * isize / 1048576 + 64)) >/dev/null
+guest_root_disk "$T/root" "$T/disk.img" $((4 * isize / 1048576 + 32)) >/dev/null
 echo "$T/disk.img: ext4, $(du -m --apparent-size "$T/disk.img" | cut -f1) MiB"
 guest_make_initramfs "$T/initrd.img" "$d/keys.d" "$T/osupdate.conf"
 echo "initramfs ($GUEST_INITRAMFS_KIND): osupdate-initrd, the release key, the configuration"

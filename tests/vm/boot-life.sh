@@ -23,6 +23,13 @@
 #  11  v5 from a on trial: mark-good; a rogue key is added to the ROOT's keys.d and v6, signed only
 #      by it, applied (the guest's osupdate trusts the root's keys): staged into b
 #  12  the initramfs trusts only its own keys: b (v6) cannot boot, v5 from a boots
+#
+# For speed, a release's /usr is busybox, os-release, the guest's init and a canary (a few MiB):
+# osupdate and its libraries live once on the root filesystem under /opt/osupdate (see
+# tests/lib/guest.sh). This is a test rig: what the booted /usr holds does not matter to what is
+# tested here (the stage, the slots, the counting, verity). Only v5 is big (PAD_MIB of random
+# bytes): its write into slot a must last long enough for boot 9 to cut the power midway. qemu
+# boots the same Debian kernel from its uncompressed vmlinux (PVH entry), when it can be extracted.
 . "$(dirname "$0")/../lib/lib.sh"
 . "$(dirname "$0")/../lib/guest.sh"
 guest_require
@@ -37,11 +44,14 @@ printf '[Boot]\n# 2 and 2 instead of 3 and 3: fewer boots in this test.\nTries=2
 openssl pkey -in "$T/k3.pem" -pubout -out "$T/rogue.pem"
 mkdir -p "$T/trusted" && cp "$T/keys/k1.pem" "$T/trusted/"
 
-# bundle V [KEY]: the release V (its own /usr tree), signed by KEY (default k1).
+# The incompressible padding of v5, in MiB (boot 9 cuts the power once 8 MiB of it are written).
+PAD_MIB=16
+# bundle V [KEY]: the release V (its own /usr tree), signed by KEY (default k1); v5 padded.
 bundle() {
-        local v=$1 key=${2:-$T/k1.pem}
+        local v=$1 key=${2:-$T/k1.pem} pad=0
+        [ "$v" != 5 ] || pad=$PAD_MIB
         rm -rf "${T:?}/usr"
-        guest_usr_tree "$T/usr" "$v"
+        guest_usr_tree "$T/usr" "$v" life "$pad"
         "$OSUPDATE" bundle create -q --key "$key" --os-id life --version "$v" --tree "$T/usr" -o "$T/v$v.osup"
 }
 
@@ -56,7 +66,8 @@ bundle 1
 guest_root_tree "$T/root" "$T/trusted" "$T/osupdate.conf"
 "$OSUPDATE" provision -q "$T/v1.osup" --root "$T/root"
 isize=$(stat -c %s "$T/root/var/lib/osupdate/slots/a/image")
-guest_mkfs "$T/root" "$T/disk.img" $((4 * isize / 1048576 + 64))
+# Room for the two slots and a partial image of the padded v5 beside them.
+guest_root_disk "$T/root" "$T/disk.img" $((4 * isize / 1048576 + 2 * PAD_MIB + 32))
 rm -rf "$T/root" "$T/v1.osup"
 
 # step FILE…: this boot's step.sh (from stdin) and files on a new control disk. In step.sh:
