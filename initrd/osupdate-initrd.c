@@ -190,24 +190,6 @@ static int load_config(Boot *b) {
         return check_no_symlinks(b->args.root, b->cfg.state_directory);
 }
 
-/* Does the slot have all four final files (regular, not symlinks)? */
-static bool slot_complete(const char *state_dir, int slot) {
-        static const char *const files[] = { "image", "verity", "manifest.json", "manifest.sig" };
-        _cleanup_free_ char *dir = slot_path(state_dir, slot);
-        _cleanup_close_ int fd = -EBADF;
-        struct stat st;
-
-        if (!dir)
-                return false;
-        fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return false;
-        for (size_t i = 0; i < ELEMENTSOF(files); i++)
-                if (fstatat(fd, files[i], &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-                        return false;
-        return true;
-}
-
 /* state.json, or, when it is missing or corrupt, a state rebuilt from whatever slots authenticate
  * (loudly; the corrupt file is kept beside it as state.json.corrupt). */
 static int load_state(Boot *b) {
@@ -236,7 +218,7 @@ static int load_state(Boot *b) {
                 return 0;
         for (int i = 0; i < SLOT_MAX; i++) {
                 Manifest *m = NULL;
-                if (!slot_complete(b->state_dir, i) ||
+                if (!slot_is_complete(b->state_dir, i) ||
                     slot_authenticate(b->state_dir, i, &b->keys, b->cfg.signatures_required, &m) < 0)
                         continue;
                 /* Whether it was ever marked good is lost with the state: it counts as good, so
@@ -261,7 +243,7 @@ static void gather_facts(Boot *b) {
 
                 manifest_free(b->manifests[i]);
                 b->manifests[i] = NULL;
-                if (s->slots[i].state == SLOT_READY && slot_complete(b->state_dir, i))
+                if (s->slots[i].state == SLOT_READY && slot_is_complete(b->state_dir, i))
                         r = slot_authenticate(b->state_dir, i, &b->keys, b->cfg.signatures_required, &b->manifests[i]);
                 *f = (BootSlotFacts) {
                         .ready = s->slots[i].state == SLOT_READY,
@@ -302,7 +284,7 @@ static int try_slot(Boot *b, int i, bool *ret_kernel) {
         bool kernel;
         int r;
 
-        if (!dir || !(image = path_join(dir, "image")) || !(tree = path_join(dir, "verity")) ||
+        if (!dir || !(image = path_join(dir, SLOT_IMAGE)) || !(tree = path_join(dir, SLOT_TREE)) ||
             !(usr = path_join(b->args.root, "usr")))
                 return -ENOMEM;
         kernel = verity_kernel_available();

@@ -10,10 +10,6 @@
  * signed manifest.json + manifest.sig it came with. Files are written as *.partial and renamed
  * into place only after the whole bundle verified, so a slot's final files are always complete. */
 
-#define SLOT_IMAGE "image"
-#define SLOT_TREE "verity"
-#define SLOT_MANIFEST "manifest.json"
-#define SLOT_SIGNATURE "manifest.sig"
 /* A download in progress: the raw bundle bytes before the image, and where it came from. Both
  * 0600: the record may name a private server. */
 #define SLOT_HEAD "head.partial"
