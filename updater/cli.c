@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "cmd-bundle.h"
+#include "cmd-agent.h"
 #include "cmd-update.h"
 #include "provision.h"
 #include "log.h"
@@ -49,7 +50,19 @@ static const CliOptionInfo cli_options[_CLI_OPTION_MAX] = {
         [CLI_MIN_VERSION] = { "min-version", 0, "V", "devices must run V or newer before they may install it" },
         [CLI_EXPIRES] = { "expires", 0, "TIME", "the manifest expires at TIME" },
         [CLI_CRITICAL] = { "critical", 0, NULL, "every namespace switches at once: no deferral" },
-        [CLI_OUTPUT] = { "output", 'o', "OUT.osup", "write the bundle to OUT.osup" },
+        [CLI_OUTPUT] = { "output", 'o', "OUT", "write the bundle (or channel document) to OUT" },
+        [CLI_NAME] = { "name", 0, "NAME", "the channel's name ([A-Za-z0-9._-], e.g. stable)" },
+        [CLI_SERIAL] = { "serial", 0, "N", "the document's serial: each new one must be higher" },
+        [CLI_BUNDLE] = { "bundle", 0, "URL", "where machines download the bundle (http:// or https://)" },
+        [CLI_BUNDLE_FILE] = { "bundle-file", 0, "FILE", "a local copy of it (size and SHA-256); default: download URL" },
+        [CLI_MIRROR] = { "mirror", 0, "URL", "another place with the same bundle (repeat it)" },
+        [CLI_PERCENT] = { "percent", 0, "P", "the share of machines (0-100) that take it" },
+        [CLI_ROLLOUT_START] = { "rollout-start", 0, "TIME", "a linear rollout: 0 % at TIME …" },
+        [CLI_ROLLOUT_DURATION] = { "rollout-duration", 0, "SPAN", "… 100 % SPAN later (e.g. 2d)" },
+        [CLI_PAUSE] = { "pause", 0, NULL, "publish the rollout paused: no machine starts it" },
+        [CLI_ONCE] = { "once", 0, NULL, "one poll and every step it allows, then exit (for timers)" },
+        [CLI_ID] = { "id", 0, "ID", "the lock holder's id (default: this machine's id)" },
+        [CLI_GROUP] = { "group", 0, "GROUP", "the semaphore's group (default: Group=)" },
 };
 
 static const char time_syntax[] = "TIME is 2027-01-01T00:00:00Z, @EPOCH or +SPAN (e.g. +30d).";
@@ -117,6 +130,32 @@ static const CliVerb cli_verbs[] = {
           "drop a deferred old /usr: now this namespace sees the new one (exit 40: none pending)", NULL, NULL, 0, 0,
           OPT(CLI_CONFIG) | OPT(CLI_PID) | OPT(CLI_CHECK) | OPT(CLI_EXPIRED) | OPT(CLI_NOT_BEFORE), cmd_release,
           "Device" },
+        { "channel create",
+          "--key PRIV.pem [--key …] --name NAME --serial N --version V --bundle URL\n"
+          "(--percent P | --rollout-start TIME --rollout-duration SPAN) -o OUT [OPTIONS]",
+          "publish a release for a fleet: one signed channel document",
+          "The bundle's size and SHA-256 come from --bundle-file, or from downloading URL. Options:\n"
+          "--mirror URL (repeat), --pause, --expires TIME, --os-id ID.", NULL, 0, 0,
+          OPT(CLI_KEY) | OPT(CLI_NAME) | OPT(CLI_SERIAL) | OPT(CLI_VERSION) | OPT(CLI_BUNDLE) | OPT(CLI_BUNDLE_FILE) |
+                  OPT(CLI_MIRROR) | OPT(CLI_PERCENT) | OPT(CLI_ROLLOUT_START) | OPT(CLI_ROLLOUT_DURATION) |
+                  OPT(CLI_PAUSE) | OPT(CLI_EXPIRES) | OPT(CLI_OS_ID) | OPT(CLI_OUTPUT),
+          cmd_channel_create, "Fleet" },
+        { "channel verify", "DOCUMENT [OPTIONS]",
+          "check a channel document (file or URL) against the trusted keys and show it", NULL, "DOCUMENT", 1, 1,
+          OPT(CLI_KEYS) | OPT(CLI_CONFIG) | OPT(CLI_JSON), cmd_channel_verify, "Fleet" },
+        { "agent", "[--once] [--dry-run] [OPTIONS]",
+          "the fleet rollout agent: follow Channel=, update in waves, report only when healthy",
+          "Without --once a daemon (Type=notify, watchdog) polling every Interval= with jitter.\n"
+          "--dry-run: what it would do and why (bucket, rollout, window, lock); changes nothing.",
+          NULL, 0, 0, OPT(CLI_CONFIG) | OPT(CLI_KEYS) | OPT(CLI_JSON) | OPT(CLI_ONCE) | OPT(CLI_DRY_RUN),
+          cmd_agent, "Fleet" },
+        { "lock status", "[--group GROUP] [OPTIONS]", "the fleet semaphore's slots and holders (etcd)", NULL, NULL, 0, 0,
+          OPT(CLI_CONFIG) | OPT(CLI_GROUP) | OPT(CLI_JSON), cmd_lock_status, "Fleet" },
+        { "lock acquire", "[--id ID] [--group GROUP] [OPTIONS]", "take a slot of the fleet semaphore", NULL, NULL, 0, 0,
+          OPT(CLI_CONFIG) | OPT(CLI_ID) | OPT(CLI_GROUP), cmd_lock_acquire, "Fleet" },
+        { "lock release", "[--id ID] [--group GROUP] [OPTIONS]",
+          "give a slot back (--id: free the slot of a machine that is gone)", NULL, NULL, 0, 0,
+          OPT(CLI_CONFIG) | OPT(CLI_ID) | OPT(CLI_GROUP), cmd_lock_release, "Fleet" },
         { "help", "[VERB]", "show the help of VERB, or this overview", NULL, NULL, 0, 2, 0, cmd_help, "Help" },
 };
 

@@ -42,6 +42,20 @@ typedef enum CliOption {
         CLI_EXPIRES,
         CLI_CRITICAL,
         CLI_OUTPUT,
+        /* channel create */
+        CLI_NAME,
+        CLI_SERIAL,
+        CLI_BUNDLE,
+        CLI_BUNDLE_FILE,
+        CLI_MIRROR,
+        CLI_PERCENT,
+        CLI_ROLLOUT_START,
+        CLI_ROLLOUT_DURATION,
+        CLI_PAUSE,
+        /* agent, lock */
+        CLI_ONCE,
+        CLI_ID,
+        CLI_GROUP,
         _CLI_OPTION_MAX,
 } CliOption;
 

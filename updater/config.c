@@ -9,6 +9,7 @@
 #include "config.h"
 #include "fileio.h"
 #include "log.h"
+#include "agent.h"
 #include "policy.h"
 #include "signature.h"
 
@@ -106,7 +107,129 @@ static int parse_mirror(const char *value, void *data) {
         return conf_parse_strv(value, data);
 }
 
+static int parse_url(const char *value, void *data) {
+        if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+                return -EINVAL;
+        return conf_parse_string(value, data);
+}
+
+/* Channel=: a URL, or an absolute path to a local document (tests, air-gapped sites). */
+static int parse_channel(const char *value, void *data) {
+        return value[0] == '/' ? conf_parse_path(value, data) : parse_url(value, data);
+}
+
+/* Etcd=URL …: several separated by blanks on one line, or repeated; "" empties the list. */
+static int parse_etcd(const char *value, void *data) {
+        _cleanup_free_ char *copy = strdup(value);
+        char *save = NULL;
+        int r;
+
+        if (!copy)
+                return -ENOMEM;
+        if (!*value)
+                return conf_parse_strv(value, data);
+        for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+                if (strncmp(w, "http://", 7) != 0 && strncmp(w, "https://", 8) != 0)
+                        return -EINVAL;
+                r = conf_parse_strv(w, data);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* MachineID=: an absolute path to a file holding it, or the id itself. */
+static int parse_machine_id(const char *value, void *data) {
+        AgentConfig *a = data;
+
+        if (value[0] == '/') {
+                a->machine_id = mfree(a->machine_id);
+                return conf_parse_path(value, &a->machine_id_file);
+        }
+        if (!*value || strlen(value) > 128 || strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(value))
+                return -EINVAL;
+        a->machine_id_file = mfree(a->machine_id_file);
+        return conf_parse_string(value, &a->machine_id);
+}
+
+/* Group=: FleetLock's rule, [a-zA-Z0-9.-]+. */
+static int parse_group(const char *value, void *data) {
+        if (!*value || strlen(value) > 64 || strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != strlen(value))
+                return -EINVAL;
+        return conf_parse_string(value, data);
+}
+
+static int parse_strategy(const char *value, void *data) {
+        AgentStrategy s = agent_strategy_from_string(value);
+
+        if (s < 0)
+                return -EINVAL;
+        *(int *) data = s;
+        return 0;
+}
+
+static int parse_window(const char *value, void *data) {
+        Window w;
+
+        if (*value && window_parse(value, &w) < 0)
+                return -EINVAL;
+        return conf_parse_strv(value, data);
+}
+
+static int parse_wariness(const char *value, void *data) {
+        char *end;
+        double d;
+
+        errno = 0;
+        d = strtod(value, &end);
+        if (errno != 0 || end == value || *end || !(d >= 0.0 && d <= 1.0))
+                return -EINVAL;
+        *(double *) data = d;
+        return 0;
+}
+
+static int parse_lock_slots(const char *value, void *data) {
+        unsigned v;
+        int r = conf_parse_unsigned(value, &v);
+        if (r < 0 || v < 1 || v > 10000)
+                return -EINVAL;
+        *(unsigned *) data = v;
+        return 0;
+}
+
+/* A positive timespan (Interval=, HealthTimeout=). */
+static int parse_positive_timespan(const char *value, void *data) {
+        uint64_t v;
+        int r = conf_parse_timespan(value, &v);
+        if (r < 0 || v == 0)
+                return -EINVAL;
+        *(uint64_t *) data = v;
+        return 0;
+}
+
+static int parse_time_zone(const char *value, void *data) {
+        /* An IANA name (Europe/Berlin), UTC or localtime: no "..", no leading '/'. */
+        if (!*value || value[0] == '/' || strstr(value, "..") ||
+            strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_+-") != strlen(value))
+                return -EINVAL;
+        return conf_parse_string(value, data);
+}
+
+static void agent_config_done(AgentConfig *a) {
+        free(a->channel);
+        free(a->machine_id_file);
+        free(a->machine_id);
+        free(a->group);
+        strv_free(a->windows);
+        free(a->time_zone);
+        free(a->fleet_lock);
+        strv_free(a->etcd);
+        strv_free(a->health_checks);
+        free(a->health_check_directory);
+}
+
 void config_done(Config *c) {
+        agent_config_done(&c->agent);
         free(c->path);
         free(c->target);
         free(c->state_directory);
@@ -140,8 +263,18 @@ static int config_defaults(Config *c) {
                         .retries = 5,
                         .retry_delay_usec = 1000000ULL,
                 },
+                .agent = {
+                        .machine_id_file = strdup("/etc/machine-id"),
+                        .group = strdup("default"),
+                        .interval_usec = 3600 * 1000000ULL,
+                        .strategy = AGENT_STRATEGY_IMMEDIATE,
+                        .time_zone = strdup("UTC"),
+                        .lock_slots = 1,
+                        .health_timeout_usec = 120 * 1000000ULL,
+                },
         };
-        if (!c->target || !c->state_directory || !c->keys_directory || !c->policy_directory || !c->runtime_directory)
+        if (!c->target || !c->state_directory || !c->keys_directory || !c->policy_directory || !c->runtime_directory ||
+            !c->agent.machine_id_file || !c->agent.group || !c->agent.time_zone)
                 return -ENOMEM;
         return 0;
 }
@@ -198,6 +331,21 @@ static int config_load_full(const char *path, const char *vendor_file, const cha
                 { "Boot", "Tries", parse_boot_count, &c.boot.tries },
                 { "Boot", "Limit", parse_boot_count, &c.boot.limit },
                 { "Boot", "OnCorruption", parse_on_corruption, &c.boot.on_corruption },
+                { "Agent", "Channel", parse_channel, &c.agent.channel },
+                { "Agent", "MachineID", parse_machine_id, &c.agent },
+                { "Agent", "Group", parse_group, &c.agent.group },
+                { "Agent", "Interval", parse_positive_timespan, &c.agent.interval_usec },
+                { "Agent", "Strategy", parse_strategy, &c.agent.strategy },
+                { "Agent", "Window", parse_window, &c.agent.windows },
+                { "Agent", "TimeZone", parse_time_zone, &c.agent.time_zone },
+                { "Agent", "Wariness", parse_wariness, &c.agent.wariness },
+                { "Agent", "FleetLock", parse_url, &c.agent.fleet_lock },
+                { "Agent", "Etcd", parse_etcd, &c.agent.etcd },
+                { "Agent", "LockSlots", parse_lock_slots, &c.agent.lock_slots },
+                { "Agent", "HealthCheck", conf_parse_strv, &c.agent.health_checks },
+                { "Agent", "HealthCheckDirectory", conf_parse_path, &c.agent.health_check_directory },
+                { "Agent", "HealthTimeout", parse_positive_timespan, &c.agent.health_timeout_usec },
+                { "Agent", "Grace", conf_parse_timespan, &c.agent.grace_usec },
                 {},
         };
         int r;

@@ -38,6 +38,27 @@ typedef struct NetworkConfig {
         uint64_t max_bytes;
 } NetworkConfig;
 
+/* [Agent]: the fleet rollout agent (osupdate agent; docs/agent.md). */
+typedef struct AgentConfig {
+        char *channel;                  /* Channel=URL of the signed channel document; NULL: none */
+        char *machine_id_file;          /* MachineID=: a file holding the id (default /etc/machine-id) … */
+        char *machine_id;               /* … or the id itself, if MachineID= is not a path */
+        char *group;                    /* Group= (FleetLock group, [a-zA-Z0-9.-]+), default "default" */
+        uint64_t interval_usec;         /* Interval=, default 1h; each poll ± 10 % jitter */
+        int strategy;                   /* Strategy= (an AgentStrategy), default immediate */
+        char **windows;                 /* Window=, repeatable ("" empties); parsed by window_parse() */
+        char *time_zone;                /* TimeZone=: IANA name, "UTC" (default) or "localtime" */
+        double wariness;                /* Wariness=, 0 … 1, default 0 */
+        char *fleet_lock;               /* FleetLock=URL (base of /v1/pre-reboot) */
+        char **etcd;                    /* Etcd=URL …: etcd v3 endpoints (space-separated or repeated) */
+        unsigned lock_slots;            /* LockSlots=: total_slots when the agent creates the semaphore, default 1 */
+        char **health_checks;           /* HealthCheck=, repeatable: command lines, split as ExecStart= */
+        char *health_check_directory;   /* HealthCheckDirectory=: each executable in it, in name order */
+        uint64_t health_timeout_usec;   /* HealthTimeout=, per check, default 2min */
+        uint64_t grace_usec;            /* Grace=: how long after the switch the checks may keep
+                                         * failing before the verdict is failure, default 0 (once) */
+} AgentConfig;
+
 typedef struct Config {
         char *path;               /* the --config file, NULL: the default places */
         char *target;
@@ -52,6 +73,7 @@ typedef struct Config {
         uint64_t default_deadline_usec; /* [Policy] DefaultDeadline=, 0: none */
         NetworkConfig network;
         BootConfig boot;
+        AgentConfig agent;
 } Config;
 
 #define CONFIG_DEFAULT_FILE "/etc/osupdate/osupdate.conf"

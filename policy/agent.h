@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The fleet agent's decisions (osupdate agent): which machines take a release when (staged
+ * rollout buckets, wariness, maintenance windows) and, step by step, what the agent does next
+ * with the action it carries (lock, install, health verdict, release, report). Facts in, a plan
+ * out: no I/O, no clock (the caller passes the time), no globals. */
+
+/* ---- Staged rollout ---------------------------------------------------------------------- */
+
+typedef struct Rollout {
+        bool linear;            /* false: `percent` of the fleet; true: 0 % at start … 100 % at start+duration */
+        double percent;         /* [0, 100] */
+        uint64_t start;         /* seconds since the epoch */
+        uint64_t duration;      /* seconds; 0 with linear: all at start */
+} Rollout;
+
+/* This machine's place in the rollout of VERSION on CHANNEL: [0, 100), stable for the triple and
+ * spread evenly over machine ids (the first 8 bytes of SHA-256("osupdate-rollout\0" machine_id
+ * "\0" channel "\0" version) as a fraction). */
+double agent_bucket(const char *machine_id, const char *channel, const char *version);
+
+/* How far the rollout has come at `now`: [0, 100]. */
+double rollout_reached(const Rollout *r, uint64_t now);
+
+/* Wariness= (0 … 1) moves a machine later: bucket + wariness × (100 − bucket). */
+double agent_bucket_wary(double bucket, double wariness);
+
+/* The machine takes the release: rollout reached ≥ 100, or reached > its (wary) bucket. */
+bool rollout_includes(double reached, double wary_bucket);
+
+/* ---- Maintenance windows ----------------------------------------------------------------- */
+
+/* Window=DAYS HH:MM LENGTH, e.g. "Mon..Fri 02:00 90min", "Sat,Sun 23:30 1h", "* 00:00 24h":
+ * DAYS is `*`, a day (Mon … Sun), a range Mon..Fri (may wrap: Fri..Mon), or a comma list of days
+ * and ranges; the window opens at HH:MM on each of those days (local to TimeZone=) and lasts
+ * LENGTH (a timespan, 1 min … 7 days); a window may run past midnight into the next day. */
+typedef struct Window {
+        uint8_t days;           /* bit 0 = Monday … bit 6 = Sunday */
+        unsigned start_minute;  /* 0 … 1439 */
+        unsigned length_minutes;
+} Window;
+
+/* -EINVAL for anything else (the caller names file and line). */
+int window_parse(const char *s, Window *ret);
+
+/* Is the moment (weekday 0 = Monday … 6 = Sunday, minute of the day 0 … 1439, local time) inside
+ * one of the windows? No windows: never. */
+bool window_contains(const Window *w, size_t n, unsigned weekday, unsigned minute);
+
+/* Minutes from that moment until a window next opens (0: open now); UINT32_MAX: no windows. */
+uint32_t window_next_open(const Window *w, size_t n, unsigned weekday, unsigned minute);
+
+/* ---- The agent's step planner ------------------------------------------------------------- */
+
+typedef enum AgentStrategy {
+        AGENT_STRATEGY_IMMEDIATE,       /* update as soon as the rollout reaches this machine */
+        AGENT_STRATEGY_PERIODIC,        /* … and a Window= is open */
+        AGENT_STRATEGY_FLEET_LOCK,      /* … and a slot of the group's semaphore is held */
+        _AGENT_STRATEGY_MAX,
+        _AGENT_STRATEGY_INVALID = -22,
+} AgentStrategy;
+
+const char *agent_strategy_to_string(AgentStrategy s);
+AgentStrategy agent_strategy_from_string(const char *s);
+
+/* Where the action the agent carries stands (durable: the agent's state file). */
+typedef enum AgentPhase {
+        AGENT_PHASE_NONE,               /* no action */
+        AGENT_PHASE_LOCKING,            /* decided to install; taking a slot of the semaphore */
+        AGENT_PHASE_INSTALLING,         /* (slot held if fleet-lock) downloading/verifying/switching */
+        AGENT_PHASE_CHECKING,           /* switched live: the health checks decide */
+        AGENT_PHASE_REBOOTING,          /* staged for the next boot: that boot's mark-good decides */
+        AGENT_PHASE_ROLLING_BACK,       /* a check failed: back to the previous slot */
+        AGENT_PHASE_RELEASING,          /* verdict recorded; giving the slot back */
+        AGENT_PHASE_DONE,               /* finished (result says how); nothing held */
+        _AGENT_PHASE_MAX,
+        _AGENT_PHASE_INVALID = -22,
+} AgentPhase;
+
+const char *agent_phase_to_string(AgentPhase p);
+AgentPhase agent_phase_from_string(const char *s);
+
+typedef enum AgentResult {
+        AGENT_RESULT_NONE,
+        AGENT_RESULT_SUCCESS,
+        AGENT_RESULT_FAILURE,
+        _AGENT_RESULT_MAX,
+        _AGENT_RESULT_INVALID = -22,
+} AgentResult;
+
+const char *agent_result_to_string(AgentResult r);
+AgentResult agent_result_from_string(const char *s);
+
+typedef struct AgentFacts {
+        /* The channel document, already authenticated (signatures, expiry) by the caller. */
+        const char *channel;            /* its name */
+        uint64_t serial;
+        const char *target;             /* the version it names */
+        bool paused;
+        Rollout rollout;
+        /* What the agent accepted before (its state file): 0 / NULL: nothing yet. */
+        uint64_t last_serial;
+        bool last_serial_known;
+        bool same_document;             /* serial == last_serial and the signed bytes are the same */
+        const char *const *failed_versions;     /* versions that failed here: never retried automatically */
+        size_t n_failed_versions;
+        /* This machine. */
+        const char *running;            /* the live version (NULL: unknown) */
+        const char *version_floor;      /* NULL: none */
+        double bucket;                  /* agent_bucket() */
+        double wariness;                /* Wariness=, 0 … 1 */
+        uint64_t now;
+        AgentStrategy strategy;
+        bool in_window;                 /* periodic: a Window= is open now */
+        /* The action in progress (durable). */
+        AgentPhase phase;
+        const char *action_version;     /* the version it installs (NULL: none) */
+        bool lock_held;                 /* this agent holds a slot (as far as it recorded) */
+        bool lock_refused;              /* the last try to take a slot found the semaphore full */
+        /* The world, read again before each decision (a crash between steps loses nothing). */
+        bool installed_live;            /* the live version is action_version */
+        bool installed_staged;          /* a slot holding action_version is staged / next to boot, not live */
+        /* Outcomes of the step just carried out in this run. */
+        bool install_failed;            /* INSTALL failed (nothing changed) */
+        int health;                     /* 1 all checks passed, 0 one failed, -1 not run in this run */
+        /* REBOOTING: what the boot made of it. */
+        bool booted_target;             /* the running system booted the action's version … */
+        bool booted_good;               /* … and mark-good confirmed it */
+        bool boot_gave_up;              /* the boot stage passed the target over (failed, or fell back) */
+} AgentFacts;
+
+typedef enum AgentStep {
+        AGENT_STEP_IDLE,                /* nothing to do now (reason says why) */
+        AGENT_STEP_REFUSE,              /* the channel document is refused (reason; error says which) */
+        AGENT_STEP_ACCEPT,              /* record the document's serial; nothing else to do now */
+        AGENT_STEP_LOCK,                /* take a slot of the semaphore (a new action, or resuming LOCKING) */
+        AGENT_STEP_INSTALL,             /* install action_version (live; staged if it must) */
+        AGENT_STEP_HEALTH,              /* run the health checks */
+        AGENT_STEP_MARK_GOOD,           /* healthy: mark-good, then the result (success) is recorded */
+        AGENT_STEP_ROLLBACK,            /* unhealthy: record the failure, then roll back */
+        AGENT_STEP_WAIT_BOOT,           /* staged: the next boot decides (nothing to do until then) */
+        AGENT_STEP_RELEASE,             /* give the slot back, then the action is done (result) */
+        AGENT_STEP_FINISH,              /* no slot held: the action is done (result) */
+        _AGENT_STEP_MAX,
+        _AGENT_STEP_INVALID = -22,
+} AgentStep;
+
+const char *agent_step_to_string(AgentStep s);
+
+typedef struct AgentPlan {
+        AgentStep step;
+        AgentResult result;             /* RELEASE / FINISH / MARK_GOOD / ROLLBACK: the action's result */
+        bool give_up_version;           /* record action_version as failed: never retried automatically */
+        bool new_action;                /* LOCK / INSTALL from no action: the action starts (target) */
+        int error;                      /* REFUSE: -ESTALE (target older than what runs, or below the
+                                         * floor), -EBADE (serial lower than the one accepted, or the
+                                         * same serial with other content) */
+        bool takes_release;             /* the rollout includes this machine now */
+        double reached;                 /* rollout_reached() */
+        double wary_bucket;             /* agent_bucket_wary() */
+        char reason[256];               /* one line, for people: why this step */
+} AgentPlan;
+
+/* The next step. The caller carries it out, records what the step says, gathers the facts again
+ * (with the step's outcome) and asks again, until IDLE, REFUSE, ACCEPT, WAIT_BOOT or a failed step.
+ *
+ * An action in progress continues whatever the channel says now:
+ *   LOCKING       lock_held → INSTALL; lock_refused → IDLE ("semaphore full"); else LOCK
+ *   INSTALLING    installed_live → HEALTH; installed_staged → WAIT_BOOT;
+ *                 install_failed → RELEASE (lock held) / FINISH, result failure (not given up:
+ *                 the next poll tries again); else INSTALL
+ *   CHECKING      running ≠ action_version (rolled back meanwhile) → RELEASE/FINISH failure, give up;
+ *                 health −1 → HEALTH; 1 → MARK_GOOD (success); 0 → ROLLBACK (failure, give up)
+ *   ROLLING_BACK  running = action_version → ROLLBACK (failure, give up); else RELEASE/FINISH failure
+ *   REBOOTING     booted_target and booted_good → RELEASE/FINISH success; boot_gave_up →
+ *                 RELEASE/FINISH failure, give up; else WAIT_BOOT
+ *   RELEASING     lock_held → RELEASE; else FINISH (the result already recorded)
+ * No action (NONE or DONE):
+ *   1. serial < last_serial, or == with other bytes (same_document false) → REFUSE −EBADE
+ *   2. target older than running, or below the floor → REFUSE −ESTALE
+ *   3. target == running → ACCEPT ("up to date"); target in failed_versions → ACCEPT ("failed here
+ *      before: not retried automatically")
+ *   4. paused → IDLE; rollout not including the wary bucket → IDLE; periodic outside every window → IDLE
+ *   5. a new action on target: fleet-lock → LOCK, otherwise INSTALL.
+ * takes_release, reached and wary_bucket are filled in every case (dry runs and status show them). */
+void agent_plan(const AgentFacts *f, AgentPlan *ret);
