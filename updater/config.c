@@ -143,12 +143,14 @@ static int parse_machine_id(const char *value, void *data) {
         AgentConfig *a = data;
 
         if (value[0] == '/') {
-                a->machine_id = mfree(a->machine_id);
+                free(a->machine_id);
+                a->machine_id = NULL;
                 return conf_parse_path(value, &a->machine_id_file);
         }
         if (!*value || strlen(value) > 128 || strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(value))
                 return -EINVAL;
-        a->machine_id_file = mfree(a->machine_id_file);
+        free(a->machine_id_file);
+        a->machine_id_file = NULL;
         return conf_parse_string(value, &a->machine_id);
 }
 
