@@ -85,4 +85,12 @@ static inline void strv_free(char **l) {
         free(l);
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
+
+static inline size_t strv_length(char *const *l) {
+        size_t n = 0;
+
+        for (; l && l[n]; n++)
+                ;
+        return n;
+}
 #define _cleanup_strv_free_ _cleanup_(strv_freep)

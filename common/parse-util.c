@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cleanup.h"
 #include "parse-util.h"
 
 int parse_uint64(const char *s, uint64_t *ret) {
@@ -167,4 +168,93 @@ const char *format_timestamp(char *buf, size_t len, time_t t) {
         if (!gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
                 snprintf(buf, len, "@%lld", (long long) t);
         return buf;
+}
+
+static int strv_push(char ***l, size_t *n, char *s) {
+        char **p = realloc(*l, sizeof(char *) * (*n + 2));
+
+        if (!p)
+                return -ENOMEM;
+        p[(*n)++] = s;
+        p[*n] = NULL;
+        *l = p;
+        return 0;
+}
+
+int strv_split_quoted(const char *line, char ***ret) {
+        _cleanup_strv_free_ char **l = NULL;
+        _cleanup_free_ char *word = NULL;
+        size_t n = 0, len;
+        const char *p;
+        int r;
+
+        if (!line)
+                return -EINVAL;
+        /* No word is longer than the line: one buffer of that size serves every word. */
+        len = strlen(line);
+        for (p = line;;) {
+                size_t k = 0;
+                char quote = 0;
+
+                p += strspn(p, " \t\n\r");
+                if (!*p)
+                        break;
+                word = malloc(len + 1);
+                if (!word)
+                        return -ENOMEM;
+                for (;; p++) {
+                        char c = *p;
+
+                        if (!c) {
+                                if (quote)
+                                        return -EINVAL; /* unterminated quote */
+                                break;
+                        }
+                        if (!quote && strchr(" \t\n\r", c))
+                                break;
+                        if (c == quote) {
+                                quote = 0;
+                                continue;
+                        }
+                        if (!quote && (c == '"' || c == '\'')) {
+                                quote = c;
+                                continue;
+                        }
+                        if (c == '\\') {
+                                switch (*++p) {
+                                case '"':
+                                case '\'':
+                                case '\\':
+                                case ' ':
+                                case '\t':
+                                        c = *p;
+                                        break;
+                                case 's':
+                                        c = ' ';
+                                        break;
+                                case 'n':
+                                        c = '\n';
+                                        break;
+                                case 't':
+                                        c = '\t';
+                                        break;
+                                case 'r':
+                                        c = '\r';
+                                        break;
+                                default:
+                                        return -EINVAL; /* trailing backslash, or an escape we do not know */
+                                }
+                        }
+                        word[k++] = c;
+                }
+                word[k] = 0;
+                r = strv_push(&l, &n, word);
+                if (r < 0)
+                        return r;
+                word = NULL;
+        }
+        if (n == 0)
+                return -EINVAL; /* nothing to run */
+        *ret = TAKE_PTR(l);
+        return 0;
 }

@@ -19,3 +19,10 @@ int parse_timestamp(const char *s, time_t now, time_t *ret);
 
 /* Formats t as RFC 3339 UTC into buf (at least 21 bytes). */
 const char *format_timestamp(char *buf, size_t len, time_t t);
+
+/* Splits a command line into words as systemd splits ExecStart= (no shell): words are separated by
+ * whitespace; "double" and 'single' quotes group (and are removed), also inside a word (a"b c"d is
+ * one word "ab cd"); a backslash escapes \" \' \\ \n \t \r \s (a space) and a backslash before a
+ * space or tab, inside quotes or not. An unterminated quote, a trailing backslash, an unknown
+ * escape or a line with no words: -EINVAL. *ret: a NULL-terminated list (strv_free()). */
+int strv_split_quoted(const char *line, char ***ret);

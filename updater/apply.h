@@ -51,6 +51,12 @@ typedef struct InstallOptions {
         bool dry_run;           /* verify and plan, change nothing */
         void (*progress)(uint64_t done, uint64_t total, void *userdata);
         void *userdata;
+        /* The bundle file a channel document names (each 0 / NULL: not checked): every byte of it
+         * is counted and hashed as it streams (also those replayed from a resumed download), and
+         * a bundle of another size or SHA-256 is refused with -EBADMSG before anything is
+         * recorded or goes live. */
+        uint64_t expect_size;
+        const uint8_t *expect_sha256;   /* 32 bytes */
 } InstallOptions;
 
 /* osupdate apply|fetch SOURCE: verify-while-writing into the inactive slot (resuming an

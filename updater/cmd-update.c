@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent-loop.h"
 #include "apply.h"
 #include "cli.h"
 #include "cmd-update.h"
@@ -420,6 +421,7 @@ int cmd_status(const CliArgs *c) {
                         json_object_object_add(o, "namespaces", arr);
                 }
                 namespace_list_free(nss, n_ns);
+                agent_status(&cfg, o);
                 printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
                 return 0;
         }
@@ -487,6 +489,7 @@ int cmd_status(const CliArgs *c) {
                        nss[i].facts.units && nss[i].facts.units[0] ? nss[i].facts.units[0] : "-");
         }
         namespace_list_free(nss, n_ns);
+        agent_status(&cfg, NULL);
         return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "fileio.h"
 #include "log.h"
+#include "parse-util.h"
 #include "agent.h"
 #include "policy.h"
 #include "signature.h"
@@ -174,6 +175,15 @@ static int parse_window(const char *value, void *data) {
         Window w;
 
         if (*value && window_parse(value, &w) < 0)
+                return -EINVAL;
+        return conf_parse_strv(value, data);
+}
+
+/* HealthCheck=: refused here if it cannot be split (a typo would otherwise fail every update's checks). */
+static int parse_health_check(const char *value, void *data) {
+        _cleanup_strv_free_ char **argv = NULL;
+
+        if (*value && strv_split_quoted(value, &argv) < 0)
                 return -EINVAL;
         return conf_parse_strv(value, data);
 }
@@ -344,7 +354,7 @@ static int config_load_full(const char *path, const char *vendor_file, const cha
                 { "Agent", "FleetLock", parse_url, &c.agent.fleet_lock },
                 { "Agent", "Etcd", parse_etcd, &c.agent.etcd },
                 { "Agent", "LockSlots", parse_lock_slots, &c.agent.lock_slots },
-                { "Agent", "HealthCheck", conf_parse_strv, &c.agent.health_checks },
+                { "Agent", "HealthCheck", parse_health_check, &c.agent.health_checks },
                 { "Agent", "HealthCheckDirectory", conf_parse_path, &c.agent.health_check_directory },
                 { "Agent", "HealthTimeout", parse_positive_timespan, &c.agent.health_timeout_usec },
                 { "Agent", "Grace", conf_parse_timespan, &c.agent.grace_usec },

@@ -47,6 +47,9 @@ static const struct {
         { EXDEV, 35 },          /* the bundle changed on the server during the download */
         { EALREADY, 40 },       /* release: nothing pending for this namespace (nothing changed) */
         { ESRCH, 41 },          /* release --pid: no such process */
+        { EAGAIN, 43 },         /* the fleet semaphore is full */
+        { EBADE, 44 },          /* agent: channel serial lower than the accepted one, or the same serial with other content */
+        { ECANCELED, 45 },      /* agent: the new version failed its health checks and was rolled back */
         { ELOOP, 36 },
         { ELIBACC, 42 },        /* the new image lacks the running kernel's modules: staged for the next boot */          /* StateDirectory, a slot or RuntimeDirectory: a symlink, not root's, or writable by others */
 };

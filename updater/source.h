@@ -6,6 +6,7 @@
 
 #include "apply.h"
 #include "config.h"
+#include "fetch.h"
 #include "manifest.h"
 #include "signature.h"
 #include "slot.h"
@@ -27,6 +28,10 @@ typedef struct Source {
 } Source;
 
 int source_read(Source *src, SlotWriter *w, const Keyring *keyring, const InstallOptions *o);
+
+/* The [Network] settings as FetchOptions (no progress callback, max_bytes = MaxBytes=), for every
+ * download: bundles, channel documents, the bundle a channel names. */
+void source_fetch_options(const NetworkConfig *n, FetchOptions *ret);
 
 /* Failures of the network, after which a partial download is worth keeping for a later run. */
 bool source_network_error(int r);

@@ -68,17 +68,19 @@ lacks() {
 
 # The help: verbs as the overview lists them, options as each help lists them.
 overview=$("$OSUPDATE" --help)
-mapfile -t verbs < <(sed -nE 's/^  osupdate (bundle [a-z-]+|[a-z-]+) .*/\1/p' <<<"$overview" | awk '!seen[$0]++')
+mapfile -t verbs < <(sed -nE 's/^  osupdate ((bundle|channel|lock) [a-z-]+|[a-z-]+)( .*)?$/\1/p' <<<"$overview" | awk '!seen[$0]++')
 options_in() { grep -oE '^  (-[a-zA-Z], )?--[a-z-]+' | tr -d ',' | tr ' ' '\n' | grep . | sort -u; }
 
 want=$(printf '%s\n' "${verbs[@]}" | cut -d' ' -f1 | sort -u)
 got=$(comp "osupdate ")
 [ "$got" = "$want" ] && ok "verbs: as 'osupdate --help' lists them (${got//$'\n'/ })" ||
         not_ok "verbs: completion offers '${got//$'\n'/ }', --help lists '${want//$'\n'/ }'"
-want=$(printf '%s\n' "${verbs[@]}" | sed -n 's/^bundle //p' | sort -u)
-got=$(comp "osupdate bundle ")
-[ -n "$want" ] && [ "$got" = "$want" ] && ok "bundle verbs: as --help lists them (${got//$'\n'/ })" ||
-        not_ok "bundle verbs: completion '${got//$'\n'/ }', --help '${want//$'\n'/ }'"
+for g in bundle channel lock; do
+        want=$(printf '%s\n' "${verbs[@]}" | sed -n "s/^$g //p" | sort -u)
+        got=$(comp "osupdate $g ")
+        [ -n "$want" ] && [ "$got" = "$want" ] && ok "$g verbs: as --help lists them (${got//$'\n'/ })" ||
+                not_ok "$g verbs: completion '${got//$'\n'/ }', --help '${want//$'\n'/ }'"
+done
 want=$(sed -n '/^Global options/,/^$/p' <<<"$overview" | options_in)
 got=$(comp "osupdate -")
 [ -n "$want" ] && [ "$got" = "$want" ] && ok "global options before the verb: as --help lists them" ||
@@ -98,6 +100,12 @@ offers "verb options after global options" "osupdate --keys /tmp apply --" --dry
 offers "--fstype values" "osupdate bundle create --fstype " erofs squashfs
 offers "help VERB" "osupdate help ma" mark-good
 offers "help bundle VERB" "osupdate help bundle " create info verify
+offers "help lock VERB" "osupdate help lock " status acquire release
+offers "channel create --r completes the rollout options" "osupdate channel create --r" --rollout-start --rollout-duration
+for o in --percent --version --name --bundle --serial; do
+        got=$(comp "osupdate channel create $o " || true)
+        [ -z "$got" ] && ok "channel create $o takes a value: nothing offered" || not_ok "channel create $o: offers ${got//$'\n'/ }"
+done
 lacks "no verbs after a complete verb" "osupdate status " apply bundle
 
 # Files: bundles for apply, fetch, bundle info and verify; directories for --keys and --tree; any
@@ -116,6 +124,8 @@ offers "--tree: directories" "osupdate bundle create --tree " sub.d
 lacks "--tree: no files" "osupdate bundle create --tree " x.osup
 offers "--key: files" "osupdate bundle create --key " y.txt x.osup
 offers "-o: files" "osupdate bundle create -o " y.txt
+offers "--bundle-file: files" "osupdate channel create --bundle-file " x.osup
+offers "channel verify: a document file" "osupdate channel verify " y.txt
 offers "--config: files" "osupdate --config " y.txt
 offers "--config=: files" "osupdate status --config=" y.txt
 offers "a prefix of a file" "osupdate bundle info x" x.osup

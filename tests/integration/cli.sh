@@ -24,7 +24,7 @@ run() {
 }
 
 # The verbs, as the overview lists them ("bundle create", "apply", …, "help").
-mapfile -t verbs < <("$OSUPDATE" --help | sed -nE 's/^  osupdate (bundle [a-z-]+|[a-z-]+) .*/\1/p' | awk '!seen[$0]++')
+mapfile -t verbs < <("$OSUPDATE" --help | sed -nE 's/^  osupdate ((bundle|channel|lock) [a-z-]+|[a-z-]+)( .*)?$/\1/p' | awk '!seen[$0]++')
 [ "${#verbs[@]}" -ge 11 ] && ok "the overview lists ${#verbs[@]} verbs: ${verbs[*]}" ||
         not_ok "the overview lists only: ${verbs[*]}"
 

@@ -117,7 +117,7 @@ errors=$(grep -c '^E: ' "$T/lintian.out" || true)
 dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|; s|/$||' >"$T/contents"
 expected=(/usr/bin/osupdate
         /lib/systemd/system/osupdate-expire.service /lib/systemd/system/osupdate-expire.timer
-        /lib/systemd/system/osupdate-mark-good.service
+        /lib/systemd/system/osupdate-mark-good.service /lib/systemd/system/osupdate-agent.service
         /usr/share/man/man8/osupdate.8.gz /usr/share/man/man5/osupdate.conf.5.gz
         /usr/share/man/man5/osupdate.policy.5.gz /usr/share/man/man5/osupdate-bundle.5.gz
         /usr/share/bash-completion/completions/osupdate

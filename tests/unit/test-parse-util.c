@@ -277,6 +277,64 @@ static void test_format_parse_round_trip(void **state) {
         }
 }
 
+/* One row per command line: the words it must split into ("|" between words in `want`), or NULL
+ * when it must be refused with -EINVAL. */
+static void test_strv_split_quoted(void **state) {
+        static const struct {
+                const char *line;
+                const char *want;
+        } table[] = {
+                { "/bin/true", "/bin/true" },
+                { "  check   a\tb \n", "check|a|b" },
+                { "echo \"a b\" c", "echo|a b|c" },
+                { "echo 'a b'  'c'", "echo|a b|c" },
+                { "echo a\"b c\"d", "echo|ab cd" },
+                { "echo \"it's\" 'say \"hi\"'", "echo|it's|say \"hi\"" },
+                { "echo a\\ b", "echo|a b" },
+                { "echo \\\"x\\\" \\'y\\' \\\\z", "echo|\"x\"|'y'|\\z" },
+                { "echo \"a\\\"b\"", "echo|a\"b" },
+                { "printf a\\nb\\tc\\sd", "printf|a\nb\tc d" },
+                { "echo \"\" x", "echo||x" },
+                { "echo ''", "echo|" },
+                { "sh -c 'exit 3'", "sh|-c|exit 3" },
+                { "", NULL },
+                { "   \t ", NULL },
+                { "echo \"unterminated", NULL },
+                { "echo 'unterminated", NULL },
+                { "echo trailing\\", NULL },
+                { "echo \\q", NULL },
+                { "echo \"\\", NULL },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                _cleanup_strv_free_ char **l = NULL;
+                _cleanup_free_ char *joined = NULL;
+                size_t len = 0;
+                int r;
+
+                print_message("strv_split_quoted(\"%s\")\n", table[i].line);
+                r = strv_split_quoted(table[i].line, &l);
+                if (!table[i].want) {
+                        assert_int_equal(r, -EINVAL);
+                        assert_null(l);
+                        continue;
+                }
+                assert_int_equal(r, 0);
+                assert_non_null(l);
+                for (char **w = l; *w; w++)
+                        len += strlen(*w) + 1;
+                joined = calloc(1, len + 1);
+                assert_non_null(joined);
+                for (char **w = l; *w; w++) {
+                        if (w != l)
+                                strcat(joined, "|");
+                        strcat(joined, *w);
+                }
+                assert_string_equal(joined, table[i].want);
+        }
+        assert_int_equal(strv_split_quoted(NULL, &(char **) { NULL }), -EINVAL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_uint64_valid),
@@ -294,6 +352,7 @@ int main(void) {
                 cmocka_unit_test(test_parse_timestamp_nonexistent_date),
                 cmocka_unit_test(test_format_timestamp),
                 cmocka_unit_test(test_format_parse_round_trip),
+                cmocka_unit_test(test_strv_split_quoted),
         };
 
         return tu_run_group_tests(tests, NULL, NULL);

@@ -15,9 +15,10 @@
  *              "version": "2.1"},
  *  "machine_id": "…", "bucket": 42.17,
  *  "last_check": 1764237000, "next_check": 1764240600, "last_error": "…", "errors": 0,
+ *  "rollout": "10 %", "reached": 10.0, "step": "idle", "reason": "…",
  *  "action": {"id": "stable/7/2.1", "version": "2.1", "previous_version": "2.0",
- *             "phase": "checking", "result": "none", "lock_held": true, "lock_taken": 1764237010,
- *             "lock_released": 0, "started": 1764237001, "finished": 0, "output": "…"},
+ *             "phase": "checking", "result": "none", "lock_held": true, "lock_taken": 1764237010123,
+ *             "lock_released": 0 (milliseconds), "started": 1764237001, "finished": 0, "output": "…"},
  *  "failed_versions": ["2.1"],
  *  "history": [{"id": …, "version": …, "result": "success"|"failure", "finished": …, "output": …}]}
  * (the last AGENT_HISTORY_MAX actions, oldest first) */
@@ -33,7 +34,7 @@ typedef struct AgentAction {
         AgentPhase phase;
         AgentResult result;
         bool lock_held;
-        uint64_t lock_taken, lock_released;     /* seconds since the epoch, 0: not */
+        uint64_t lock_taken, lock_released;     /* milliseconds since the epoch, 0: not */
         uint64_t started, finished;
         char *output;                   /* the failing check's output, or why it failed */
 } AgentAction;
@@ -50,6 +51,12 @@ typedef struct AgentState {
         uint64_t last_check, next_check;
         char *last_error;
         unsigned errors;                /* polls in a row that failed (the backoff) */
+        /* The last decision, for osupdate status: "rollout": "10 %" or "linear, 2026-… + 2d",
+         * "reached": 34.2, "step": an agent_step_to_string(), "reason": the planner's words. */
+        char *rollout;
+        double reached;
+        char *step;
+        char *reason;
         AgentAction action;
         char **failed_versions;         /* NULL-terminated */
         AgentAction history[AGENT_HISTORY_MAX];

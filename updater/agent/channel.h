@@ -60,7 +60,9 @@ typedef struct ChannelSpec {
         uint64_t serial;
         const char *version;
         const char *os_id;              /* NULL: none */
-        const char *bundle_file;        /* a local copy of the bundle: its size and SHA-256 are taken from it */
+        const char *bundle_file;        /* a local copy of the bundle: its size and SHA-256 are taken from it; */
+        uint64_t size;                  /* … NULL: these (the caller downloaded and hashed the bundle) */
+        uint8_t sha256[32];
         char **urls;                    /* the bundle's URL first, then mirrors */
         Rollout rollout;
         bool paused;
