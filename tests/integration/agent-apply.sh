@@ -59,7 +59,7 @@ status=$(osup status)
 grep -q "^Agent: .*channel stable serial 1" <<<"$status" && grep -q "^Action: .*none" <<<"$status" &&
         grep -q "stable/1/2 .*success" <<<"$status" && ok "osupdate status shows the agent's view" ||
         not_ok "status: $status"
-[ "$(osup status --json | jq -r '.agent.serial')" = 1 ] && ok "status --json has the agent" || not_ok "status --json"
+[ "$(osup status --json | jq -r '.agent.channel.serial')" = 1 ] && ok "status --json has the agent" || not_ok "status --json"
 
 # Polling again: up to date, nothing downloaded, nothing reported twice.
 n=$(bundle_gets 2)

@@ -236,6 +236,10 @@ static char *to_json(const AgentState *s, unsigned skip_history) {
         if (add_u64(root, "last_check", s->last_check) < 0 || add_u64(root, "next_check", s->next_check) < 0 ||
             add_string(root, "last_error", s->last_error) < 0 || add_u64(root, "errors", s->errors) < 0)
                 return NULL;
+        if (add_string(root, "rollout", s->rollout) < 0 || add_string(root, "step", s->step) < 0 ||
+            add_string(root, "reason", s->reason) < 0 ||
+            (isfinite(s->reached) && add_value(root, "reached", json_object_new_double(s->reached)) < 0))
+                return NULL;
         if (s->action.id && add_value(root, "action", action_to_json(&s->action, false)) < 0)
                 return NULL;
         if (s->failed_versions && s->failed_versions[0]) {
@@ -385,7 +389,8 @@ static int action_from_json(json_object *o, bool history, AgentAction *ret) {
 static int parse_state(json_object *root, const char *path, AgentState *s) {
         static const char *const keys[] = { "format",     "channel",         "machine_id", "bucket",
                                             "last_check", "next_check",      "last_error", "errors",
-                                            "action",     "failed_versions", "history",    NULL };
+                                            "action",     "failed_versions", "history",
+                                            "rollout",    "step",            "reason",     "reached",    NULL };
         static const char *const channel_keys[] = { "url", "name", "serial", "digest", "version", NULL };
         json_object *channel = NULL, *action = NULL, *failed = NULL, *history = NULL, *v;
         uint64_t u;
@@ -422,6 +427,16 @@ static int parse_state(json_object *root, const char *path, AgentState *s) {
                 s->bucket = json_object_get_double(v);
                 if (!isfinite(s->bucket) || s->bucket < 0 || s->bucket > 100)
                         return corrupt(path, "\"bucket\" must be in [0, 100].");
+        }
+        if ((r = get_string(root, "rollout", &s->rollout)) < 0 || (r = get_string(root, "step", &s->step)) < 0 ||
+            (r = get_string(root, "reason", &s->reason)) < 0)
+                return r == -ENOMEM ? r : corrupt(path, "\"rollout\", \"step\" and \"reason\" must be strings.");
+        if (json_object_object_get_ex(root, "reached", &v) && !json_object_is_type(v, json_type_null)) {
+                if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
+                        return corrupt(path, "\"reached\" must be a number.");
+                s->reached = json_object_get_double(v);
+                if (!isfinite(s->reached) || s->reached < 0 || s->reached > 100)
+                        return corrupt(path, "\"reached\" must be in [0, 100].");
         }
         if (get_u64(root, "last_check", INT64_MAX, &s->last_check) < 0 ||
             get_u64(root, "next_check", INT64_MAX, &s->next_check) < 0)
