@@ -114,10 +114,16 @@ refused "the accepted serial with other content" 44 "serial"
 refused "a target older than what runs" 21 "older|downgrade"
 "$OSUPDATE" channel create --key "$T/k1.pem" --name stable --serial 10 --version 4 --bundle "$H/v4.osup" \
         --bundle-file "$T/v3.osup" --percent 100 -o "$T/www/stable.json" >/dev/null
+hist=$(ast '.history | length')
 agent
-[ "$RC" != 0 ] && grep -qi "sha-256\|sha256\|digest" <<<"$OUT" && ok "a bundle that is not the channel's (SHA-256) fails (exit $RC)" ||
+[ "$RC" = 10 ] && grep -qi "sha-256" <<<"$OUT" && ok "a bundle that is not the channel's (SHA-256) fails (exit 10)" ||
         not_ok "digest mismatch: exit $RC: $OUT"
 is "digest mismatch: 2 still live" "$(live)" 2
+grep -qi "sha-256" <<<"$(ast .last_error)" && ok "digest mismatch: last_error says why" || not_ok "last_error: $(ast .last_error)"
+is "digest mismatch: no action left in progress" "$(ast '.action.phase // "none"')" none
+agent
+is "digest mismatch again: exit 10" "$RC" 10
+is "digest mismatch: the retries do not fill the history (verdicts only)" "$(ast '.history | length')" "$hist"
 is "digest mismatch: 4 not given up (the next poll may try again)" "$(ast '.failed_versions | index("4") != null')" false
 
 # --- rollout share, pause, dry run -----------------------------------------------------------------

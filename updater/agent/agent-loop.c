@@ -50,6 +50,7 @@ typedef struct Poll {
         /* Outcomes of the steps carried out in this poll. */
         bool install_failed;
         int install_error;      /* why (negative errno), for the exit code */
+        char *install_output;   /* … in words */
         int health;
         bool lock_refused;
         char *health_output;
@@ -65,6 +66,7 @@ static void poll_done(Poll *p) {
         state_done(&p->dev);
         lock_client_free(p->lock);
         free(p->health_output);
+        free(p->install_output);
 }
 
 static char *mfree_str(char *s) {
@@ -314,10 +316,8 @@ static int install(Poll *p) {
 
         if (!c || !c->version || strcmp(c->version, p->st.action.version) != 0) {
                 _cleanup_free_ char *why = NULL;
-                if (asprintf(&why, "the channel no longer offers %s%s%s", p->st.action.version, c ? " (it names " : "",
-                             c ? c->version : "") < 0)
-                        return -ENOMEM;
-                if (c && asprintf(&why, "the channel no longer offers %s (it names %s)", p->st.action.version, c->version) < 0)
+                if (asprintf(&why, "the channel no longer offers %s%s%s%s", p->st.action.version, c ? " (it names " : "",
+                             c ? c->version : "", c ? ")" : "") < 0)
                         return -ENOMEM;
                 set_string(&p->st.action.output, why);
                 p->install_failed = true;
@@ -394,6 +394,16 @@ static int finish_action(Poll *p, const AgentPlan *plan) {
         p->st.action.phase = AGENT_PHASE_DONE;
         p->st.action.finished = now_sec();
         p->finished = p->st.action.result;
+        if (p->install_failed && !plan->give_up_version) {
+                /* Not a verdict on the version (a network failure, a mirror serving other bytes, no
+                 * slot free): the next poll tries again. The history keeps verdicts only, so that
+                 * retries do not push them out; the reason stays in last_error. */
+                if (set_string(&p->install_output, p->st.action.output) < 0)
+                        return -ENOMEM;
+                say(p, "Action %s: not installed, the next poll tries again.", p->st.action.id ?: "?");
+                agent_action_done(&p->st.action);
+                return save(p);
+        }
         say(p, "Action %s: %s.", p->st.action.id ?: "?", agent_result_to_string(p->st.action.result));
         r = agent_state_archive_action(&p->st);
         if (r < 0)
@@ -695,9 +705,7 @@ static int poll_verdict(const Poll *p, int r) {
         if (r < 0)
                 return r;
         if (p->install_failed && p->install_error < 0)
-                return log_error_errno(p->install_error, "%s was not installed: %s", p->st.n_history > 0 ?
-                                       p->st.history[p->st.n_history - 1].version ?: "?" : "?",
-                                       p->st.n_history > 0 ? p->st.history[p->st.n_history - 1].output ?: "" : "");
+                return log_error_errno(p->install_error, "Not installed: %s", p->install_output ?: "?");
         last = p->st.n_history > 0 ? &p->st.history[p->st.n_history - 1] : NULL;
         if (last && p->finished == AGENT_RESULT_FAILURE)
                 return log_error_errno(ECANCELED, "%s failed: %s", last->version ?: "?", last->output ?: "");
@@ -752,6 +760,23 @@ int agent_poll(const Config *cfg, const Keyring *keyring, const AgentOptions *o)
         /* An action that waits for a boot, or only has to report, needs no channel; every other
          * poll reads it (a failure to read it is this poll's failure). */
         r = channel_load(cfg, cfg->agent.channel, keyring, (time_t) p.now, &p.channel);
+        if (r >= 0 && is_active_phase(p.st.action.phase) && p.st.has_serial) {
+                /* The planner judges the serial only between actions; during one, a replayed older
+                 * document (or another under the accepted serial) must neither be accepted (it would
+                 * lower the floor) nor steer the action: it is a channel this poll cannot use. */
+                _cleanup_free_ char *hex = hex_encode(p.channel->digest, sizeof p.channel->digest);
+
+                if (!hex)
+                        r = log_oom();
+                else if (p.channel->serial < p.st.serial ||
+                         (p.channel->serial == p.st.serial && (!p.st.digest || strcmp(p.st.digest, hex) != 0)))
+                        r = log_debug_errno(EBADE, "channel %s serial %" PRIu64 " %s the accepted serial %" PRIu64
+                                            ": refused (rollback or freeze attack)", p.channel->name, p.channel->serial,
+                                            p.channel->serial < p.st.serial ? "is lower than" : "has other content than",
+                                            p.st.serial);
+                if (r < 0)
+                        p.channel = channel_free(p.channel);
+        }
         if (r < 0) {
                 p.channel_error = r;
                 if (!is_active_phase(p.st.action.phase) || p.st.action.phase == AGENT_PHASE_INSTALLING ||
@@ -775,17 +800,18 @@ int agent_poll(const Config *cfg, const Keyring *keyring, const AgentOptions *o)
                 goto out;
         }
         p.st.last_check = p.now;
-        r = poll_run(&p);
-        if (r >= 0) {
+        r = poll_verdict(&p, poll_run(&p));
+        if (r >= 0 || r == -ECANCELED) {
                 p.st.errors = 0;
                 set_string(&p.st.last_error, NULL);
         } else {
                 p.st.errors++;
-                if (!p.st.last_error || strcmp(p.st.step ?: "", "refuse") != 0)
+                if (p.install_output)
+                        set_string(&p.st.last_error, p.install_output);
+                else if (!p.st.last_error || strcmp(p.st.step ?: "", "refuse") != 0)
                         set_string(&p.st.last_error, log_detail() ?: strerror(-r));
         }
         (void) save(&p);
-        r = poll_verdict(&p, r);
         if (o->json) {
                 _cleanup_free_ char *t = agent_state_to_json(&p.st);
                 if (t)
