@@ -6,6 +6,7 @@
 
 #include "json-util.h"
 #include "log.h"
+#include "parse-util.h"
 
 #define JSON_DEPTH_MAX 16
 
@@ -195,4 +196,50 @@ int json_check_keys(json_object *o, const char *const *allowed, const char **ret
                 }
         }
         return 0;
+}
+
+#define JSON_TIME_MAX INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
+
+int json_field_string(json_object *o, const char *what, const char *key, bool optional, char **ret) {
+        const char *s = NULL;
+        int r;
+
+        r = json_get_string(o, key, optional, &s);
+        if (r == -ENOENT)
+                return log_debug_errno(EUCLEAN, "%s: required field \"%s\" is missing.", what, key);
+        if (r < 0)
+                return log_debug_errno(EUCLEAN, "%s: field \"%s\" must be a non-empty string.", what, key);
+        if (!s)
+                return 0;
+        if ((size_t) json_object_get_string_len(json_object_object_get(o, key)) != strlen(s))
+                return log_debug_errno(EUCLEAN, "%s: field \"%s\" holds a NUL character.", what, key);
+        *ret = strdup(s);
+        return *ret ? 1 : -ENOMEM;
+}
+
+int json_field_u64(json_object *o, const char *what, const char *key, bool optional, uint64_t max, uint64_t *ret) {
+        int r = json_get_u64(o, key, optional, max, ret);
+
+        if (r == -ENOENT)
+                return log_debug_errno(EUCLEAN, "%s: required field \"%s\" is missing.", what, key);
+        if (r == -ERANGE)
+                return log_debug_errno(EUCLEAN, "%s: field \"%s\" is out of range (at most %llu).", what, key,
+                                       (unsigned long long) max);
+        if (r < 0)
+                return log_debug_errno(EUCLEAN, "%s: field \"%s\" must be a non-negative integer.", what, key);
+        return json_object_object_get_ex(o, key, NULL) && !json_object_is_type(json_object_object_get(o, key), json_type_null);
+}
+
+int json_field_time(json_object *o, const char *what, const char *key, bool optional, time_t *ret) {
+        _cleanup_free_ char *s = NULL;
+        int r;
+
+        r = json_field_string(o, what, key, optional, &s);
+        if (r <= 0)
+                return r;
+        /* Only absolute times in a signed document, never relative ones ("+30d" means nothing there). */
+        if (!isdigit((unsigned char) s[0]) || parse_timestamp(s, 0, ret) < 0 || *ret < 0 || *ret > JSON_TIME_MAX)
+                return log_debug_errno(EUCLEAN, "%s: field \"%s\" is not a time like 2026-11-27T10:00:00Z: \"%s\".", what,
+                                       key, s);
+        return 1;
 }

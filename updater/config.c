@@ -224,6 +224,16 @@ static int parse_time_zone(const char *value, void *data) {
         if (!*value || value[0] == '/' || strstr(value, "..") ||
             strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_+-") != strlen(value))
                 return -EINVAL;
+        /* glibc takes a name it does not know for UTC, silently: windows would open at other hours. */
+        if (strcmp(value, "UTC") != 0 && strcmp(value, "localtime") != 0) {
+                _cleanup_free_ char *zone = path_join("/usr/share/zoneinfo", value);
+                if (!zone)
+                        return -ENOMEM;
+                if (access(zone, R_OK) < 0) {
+                        (void) log_error_errno(errno, "TimeZone=%s: no such time zone (%s: %m).", value, zone);
+                        return -EINVAL;
+                }
+        }
         return conf_parse_string(value, data);
 }
 

@@ -42,9 +42,9 @@ os.rename(d + "/lock-port.tmp", d + "/lock-port")
 s.serve_forever()
 EOF
 echo full >"$T/lock-mode"
-python3 "$T/fake-lock.py" "$T" &
-LOCK_PID=$!
-on_exit 'kill "$LOCK_PID" 2>/dev/null'
+# (Not a job of this shell: its kill at the end is not reported as the test's output.)
+(python3 "$T/fake-lock.py" "$T" </dev/null >"$T/fake-lock.log" 2>&1 & echo $! >"$T/lock.pid")
+on_exit 'kill "$(cat "$T/lock.pid")" 2>/dev/null'
 for _ in $(seq 50); do [ -s "$T/lock-port" ] && break; sleep 0.1; done
 [ -s "$T/lock-port" ] || { not_ok "the fake lock server did not start"; finish; }
 LOCK="http://127.0.0.1:$(cat "$T/lock-port")"
@@ -103,11 +103,88 @@ echo free >"$T/lock-mode"
 : >"$T/lock.log"
 agent
 is "the slot came for 2, the channel names 3: that action ends (exit 21), nothing leaked" "$RC" 21
-is "its result: failure, recorded once" "$(ast '[.history[] | select(.version == "2")] | map(.result) | join(",")')" failure
+is "no action left open" "$(ast '.action.phase // "none"')" none
+grep -q "no longer offers 2" <<<"$(ast .last_error)" && ok "the reason is kept: $(ast .last_error)" ||
+        not_ok "last_error: $(ast .last_error)"
 grep -qx /v1/steady-state "$T/lock.log" && ok "the slot is given back" || not_ok "no release: $(cat "$T/lock.log")"
 is "2 is not given up (it never ran)" "$(ast '.failed_versions // [] | index("2")')" null
 agent
 is "the next poll installs 3: exit 0" "$RC" 0
 is "3 is live" "$(live)" 3
+
+# ---- 3. the agent killed at a rename (agent.json, state.json, the slot's files) or while it speaks
+# to the lock server, then the next poll: one history entry per action, success only with the slot
+# marked good, the live version never older, the slot of the semaphore given back at the end.
+if command -v strace >/dev/null; then
+        echo free >"$T/lock-mode"
+        serial=7 v=3
+        killed_at() { # killed_at SYSCALL N
+                local sc=$1 n=$2 prev rc entries
+                prev=$(live) serial=$((serial + 1)) v=$((v + 1))
+                publish "$v"
+                channel "$serial" "$v"
+                rc=$( (strace -f -o /dev/null -e trace="$sc" -e inject="$sc":signal=KILL:when="$n" "$OSUPDATE" agent --once \
+                        --config "$CONF" >"$T/killed.log" 2>&1)
+                        echo $?) 2>/dev/null
+                [ "$rc" != 0 ] || { not_ok "$sc#$n: the poll made fewer calls than that: $(cat "$T/killed.log")"; return; }
+                jq -e .format "$T/state/agent.json" >/dev/null && ok "$sc#$n: agent.json whole" || not_ok "$sc#$n: agent.json"
+                case $(live) in "$prev" | "$v") ok "$sc#$n: live $(live), never older" ;; *) not_ok "$sc#$n: live $(live) (was $prev)" ;; esac
+                entries=$(ast "[.history[]? | select(.version == \"$v\")] | map(.result) | join(\",\")")
+                case $entries in
+                "") ok "$sc#$n: no verdict yet" ;;
+                success)
+                        [ "$(jq -r ".slots[.active].good and .slots[.active].version == \"$v\"" "$T/state/state.json")" = true ] &&
+                                ok "$sc#$n: success recorded only after mark-good" || not_ok "$sc#$n: success before mark-good" ;;
+                *) not_ok "$sc#$n: history for $v after the kill: '$entries'" ;;
+                esac
+                agent
+                is "$sc#$n: the next poll finishes: exit 0" "$RC" 0
+                is "$sc#$n: $v live" "$(live)" "$v"
+                is "$sc#$n: one history entry, success" "$(ast "[.history[] | select(.version == \"$v\")] | map(.result) | join(\",\")")" success
+                is "$sc#$n: no action left open, no slot held" "$(ast '.action.phase // "none"')" none
+                is "$sc#$n: the last word to the lock server gave the slot back" "$(tail -n 1 "$T/lock.log")" /v1/steady-state
+        }
+        for n in 1 3 11 13 15 16 18; do killed_at renameat "$n"; done
+        killed_at sendto 3
+else
+        echo "# strace is not installed: the crash checks are skipped"
+fi
+
+# ---- 4. an etcd value with 100 000 holders: read at once, not compared pairwise ---------------
+python3 -c 'import json; print(json.dumps({"total_slots": 2, "holders": ["%x" % i for i in range(100000)]}, separators=(",", ":")), end="")' \
+        >"$T/etcd-value"
+printf '[Agent]\nEtcd=%s\n' "$LOCK" >"$T/etcd.conf"
+rc=0
+n=$(timeout -s KILL 15 "$OSUPDATE" lock status --json --config "$T/etcd.conf" 2>"$T/etcd.err" | jq '.holders | length') || rc=$?
+is "lock status of 100 000 holders returns within 15 s (it took 21 s of CPU)" "$rc/$n" 0/100000
+
+# ---- 5. health checks an unprivileged user can write ------------------------------------------
+mkdir -p "$T/hc" "$T/hc.d"
+printf '#!/bin/sh\ntouch %s/ran-as-root\n' "$T" >"$T/hc/check"
+chmod 755 "$T/hc/check"
+chown nobody "$T/hc/check"
+rc=0
+out=$("$HEALTH_RUN" <(printf '[Agent]\nHealthCheck=%s\n' "$T/hc/check") 2>&1) || rc=$?
+[ "$rc" = 1 ] && grep -q "owned by uid" <<<"$out" && ok "a HealthCheck= program owned by nobody: not run, the check fails" ||
+        not_ok "a HealthCheck= owned by nobody: rc=$rc $out"
+[ ! -e "$T/ran-as-root" ] && ok "nobody's program did not run as root" || not_ok "nobody's program ran as root"
+chown root "$T/hc/check"
+chmod 775 "$T/hc/check"
+rc=0
+out=$("$HEALTH_RUN" <(printf '[Agent]\nHealthCheck=%s\n' "$T/hc/check") 2>&1) || rc=$?
+[ "$rc" = 1 ] && [ ! -e "$T/ran-as-root" ] && ok "a group-writable HealthCheck= program: not run" || not_ok "group-writable: rc=$rc $out"
+# A directory anyone may add to (like /tmp): nobody links a root-owned program in, root runs it.
+chmod 755 "$T/hc/check"
+chmod 1777 "$T/hc.d"
+runuser -u nobody -- ln -s "$T/hc/check" "$T/hc.d/00-planted" 2>/dev/null || ln -s "$T/hc/check" "$T/hc.d/00-planted"
+rc=0
+out=$("$HEALTH_RUN" <(printf '[Agent]\nHealthCheckDirectory=%s\n' "$T/hc.d") 2>&1) || rc=$?
+[ "$rc" = 1 ] && grep -q "HealthCheckDirectory=.*owned by uid 0 with mode 1777" <<<"$out" &&
+        ok "a world-writable HealthCheckDirectory=: nothing in it runs, the check fails" || not_ok "world-writable dir: rc=$rc $out"
+[ ! -e "$T/ran-as-root" ] && ok "the planted link was not run" || not_ok "the planted link ran as root"
+chmod 755 "$T/hc.d"
+rc=0
+out=$("$HEALTH_RUN" <(printf '[Agent]\nHealthCheckDirectory=%s\n' "$T/hc.d") 2>&1) || rc=$?
+[ "$rc" = 0 ] && [ -e "$T/ran-as-root" ] && ok "the same directory, root's only: its checks run" || not_ok "safe dir: rc=$rc $out"
 
 finish

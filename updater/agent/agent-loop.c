@@ -317,7 +317,7 @@ static int install(Poll *p) {
         if (!c || !c->version || strcmp(c->version, p->st.action.version) != 0) {
                 _cleanup_free_ char *why = NULL;
                 if (asprintf(&why, "the channel no longer offers %s%s%s%s", p->st.action.version, c ? " (it names " : "",
-                             c ? c->version : "", c ? ")" : "") < 0)
+                             c ? c->version ?: "?" : "", c ? ")" : "") < 0)
                         return -ENOMEM;
                 set_string(&p->st.action.output, why);
                 p->install_failed = true;

@@ -72,44 +72,15 @@ static bool url_is_valid(const char *s) {
 }
 
 static int dup_string(json_object *o, const char *key, bool optional, char **ret) {
-        const char *s = NULL;
-        int r;
-
-        r = json_get_string(o, key, optional, &s);
-        if (r == -ENOENT)
-                return bad("required field \"%s\" is missing.", key);
-        if (r < 0)
-                return bad("field \"%s\" must be a non-empty string.", key);
-        if (!s)
-                return 0;
-        /* "\u0000" would cut the string short where we read it, not where it was signed. */
-        if ((size_t) json_object_get_string_len(json_object_object_get(o, key)) != strlen(s))
-                return bad("field \"%s\" holds a NUL character.", key);
-        *ret = strdup(s);
-        return *ret ? 0 : -ENOMEM;
+        return json_field_string(o, "channel document", key, optional, ret);
 }
 
 static int get_u64(json_object *o, const char *key, uint64_t max, uint64_t *ret) {
-        int r = json_get_u64(o, key, false, max, ret);
-        if (r == -ENOENT)
-                return bad("required field \"%s\" is missing.", key);
-        if (r == -ERANGE)
-                return bad("field \"%s\" is out of range (at most %llu).", key, (unsigned long long) max);
-        if (r < 0)
-                return bad("field \"%s\" must be a non-negative integer.", key);
-        return 0;
+        return json_field_u64(o, "channel document", key, false, max, ret);
 }
 
 static int get_time(json_object *o, const char *key, bool optional, time_t *ret) {
-        _cleanup_free_ char *s = NULL;
-        int r;
-
-        r = dup_string(o, key, optional, &s);
-        if (r < 0 || !s)
-                return r;
-        if (!isdigit((unsigned char) s[0]) || parse_timestamp(s, 0, ret) < 0 || *ret < 0 || *ret > CHANNEL_TIME_MAX)
-                return bad("field \"%s\" is not a time like 2026-11-27T10:00:00Z: \"%s\".", key, s);
-        return 1;
+        return json_field_time(o, "channel document", key, optional, ret);
 }
 
 static int check_keys(json_object *o, const char *what, const char *const *allowed) {

@@ -284,6 +284,17 @@ static void read_output(int *fd, Tail *t, unsigned max_chunks) {
         }
 }
 
+/* Checks run as the agent's user (root): a program or directory somebody else may write would let
+ * them run code as root, or decide the verdict. The rule of StateDirectory=: owned by root or the
+ * agent's user, writable by its owner only. 1: safe; 0: not (*ret_why says so). */
+static int check_safe(const struct stat *st, const char *label, const char *path, char **ret_why) {
+        if ((st->st_uid == 0 || st->st_uid == geteuid()) && !(st->st_mode & (S_IWGRP | S_IWOTH)))
+                return 1;
+        return asprintf(ret_why, "%s cannot run: %s is owned by uid %u with mode %04o (it must belong to root and be "
+                        "writable by its owner only)", label, path, (unsigned) st->st_uid,
+                        (unsigned) (st->st_mode & 07777)) < 0 ? -ENOMEM : 0;
+}
+
 /* Runs one check. 1: it passed; 0: it failed (*ret_why: how, with its output); < 0: the agent's
  * own failure (no pipe, no fork). */
 static int run_check(const char *label, char *const *argv, char *const *envp, uint64_t timeout_usec, char **ret_why) {
@@ -295,6 +306,7 @@ static int run_check(const char *label, char *const *argv, char *const *envp, ui
         bool timed_out = false;
         char span[32];
         int fds[2], status = 0, exec_errno = 0, r;
+        struct stat st;
         pid_t pid;
 
         r = find_executable(argv[0], &exe);
@@ -302,6 +314,11 @@ static int run_check(const char *label, char *const *argv, char *const *envp, ui
                 return r;
         if (r < 0)
                 return asprintf(ret_why, "%s cannot run: %s", label, strerror(-r)) < 0 ? -ENOMEM : 0;
+        if (stat(exe, &st) < 0)
+                return asprintf(ret_why, "%s cannot run: %s", label, strerror(errno)) < 0 ? -ENOMEM : 0;
+        r = check_safe(&st, label, exe, ret_why);
+        if (r <= 0)
+                return r;
 
         tail = calloc(1, sizeof *tail);
         if (!tail)
@@ -406,9 +423,11 @@ static int cmp_names(const void *a, const void *b) {
 }
 
 /* The regular executable files of dir (symlinks followed), by name, dot files skipped. */
-static int list_checks(const char *dir, char ***ret) {
+static int list_checks(const char *dir, char ***ret, char **ret_why) {
         _cleanup_strv_free_ char **l = NULL;
+        _cleanup_free_ char *label = NULL;
         _cleanup_close_ int fd = -EBADF;
+        struct stat dst;
         DIR *d;
         size_t n = 0;
         struct dirent *de;
@@ -417,6 +436,15 @@ static int list_checks(const char *dir, char ***ret) {
         fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return log_error_errno(errno, "Cannot open HealthCheckDirectory=%s: %m", dir);
+        /* Whoever may add an entry picks what root runs (a symlink to any root-owned program). */
+        if (fstat(fd, &dst) < 0)
+                return log_error_errno(errno, "Cannot stat HealthCheckDirectory=%s: %m", dir);
+        if (asprintf(&label, "HealthCheckDirectory=%s", dir) < 0)
+                return -ENOMEM;
+        r = check_safe(&dst, label, dir, ret_why);
+        if (r <= 0)
+                return r;
+        r = 0;
         d = fdopendir(fd);
         if (!d)
                 return log_error_errno(errno, "Cannot read HealthCheckDirectory=%s: %m", dir);
@@ -465,9 +493,14 @@ int health_run(const AgentConfig *a, const char *version, const char *previous_v
 
         /* The directory is read before anything runs: an unreadable one is the agent's error, not a verdict. */
         if (a->health_check_directory) {
-                r = list_checks(a->health_check_directory, &files);
+                r = list_checks(a->health_check_directory, &files, &why);
                 if (r < 0)
                         return r;
+                if (why) {
+                        log_debug("Health check failed: %s", why);
+                        *ret_output = TAKE_PTR(why);
+                        return 0;
+                }
         }
         env = make_env(version, previous_version);
         if (!env)
