@@ -134,7 +134,8 @@ int cmd_lock_status(const CliArgs *a) {
         return 0;
 }
 
-int cmd_lock_acquire(const CliArgs *a) {
+/* lock acquire / lock release: one call of the client, then what the machine holds now. */
+static int lock_verb(const CliArgs *a, bool take) {
         _cleanup_(config_done) Config cfg = {};
         _cleanup_(lock_client_freep) LockClient *c = NULL;
         _cleanup_free_ char *id = NULL;
@@ -145,29 +146,18 @@ int cmd_lock_acquire(const CliArgs *a) {
         if (r < 0)
                 return r;
         log_detail_clear();
-        r = lock_acquire(c, id, group);
+        r = take ? lock_acquire(c, id, group) : lock_release(c, id, group);
         if (r < 0)
-                return fail(r, "lock acquire");
+                return fail(r, take ? "lock acquire" : "lock release");
         if (!cli_quiet(a))
-                printf("%s holds a slot of group %s's fleet semaphore.\n", id, group);
+                printf("%s holds %s slot of group %s's fleet semaphore.\n", id, take ? "a" : "no", group);
         return 0;
 }
 
-int cmd_lock_release(const CliArgs *a) {
-        _cleanup_(config_done) Config cfg = {};
-        _cleanup_(lock_client_freep) LockClient *c = NULL;
-        _cleanup_free_ char *id = NULL;
-        const char *group;
-        int r;
+int cmd_lock_acquire(const CliArgs *a) {
+        return lock_verb(a, true);
+}
 
-        r = setup(a, true, &cfg, &c, &id, &group);
-        if (r < 0)
-                return r;
-        log_detail_clear();
-        r = lock_release(c, id, group);
-        if (r < 0)
-                return fail(r, "lock release");
-        if (!cli_quiet(a))
-                printf("%s holds no slot of group %s's fleet semaphore.\n", id, group);
-        return 0;
+int cmd_lock_release(const CliArgs *a) {
+        return lock_verb(a, false);
 }
