@@ -372,6 +372,7 @@ static int health(Poll *p) {
                 if (r > 0 || now_sec() >= deadline)
                         break;
                 log_info("Health check failed, retrying within Grace=: %s", p->health_output ?: "");
+                (void) sd_notify(0, "WATCHDOG=1"); /* a long Grace= is not a hang */
                 sleep(deadline - now_sec() < 2 ? (unsigned) (deadline - now_sec()) : 2);
         }
         p->health = r > 0 ? 1 : 0;
@@ -551,6 +552,7 @@ static int poll_run(Poll *p) {
                 if (turn > 32)
                         return log_error_errno(ELOOP, "The agent's plans do not converge (phase %s): a bug.",
                                                agent_phase_to_string(p->st.action.phase) ?: "?");
+                (void) sd_notify(0, "WATCHDOG=1"); /* between steps; ignored where no watchdog is set */
                 r = gather_world(p);
                 if (r < 0)
                         return r;
