@@ -468,22 +468,32 @@ _printf_(3, 4) static void plan_refuse(AgentPlan *p, int error, const char *fmt,
         va_end(ap);
 }
 
+int agent_serial_check(uint64_t serial, bool same_document, bool last_serial_known, uint64_t last_serial,
+                       const char *channel, char *reason, size_t size) {
+        /* An older document (or another one under the same serial) replayed by a mirror or a man in
+         * the middle must not move this machine, nor lower what it accepted. */
+        if (last_serial_known && serial < last_serial) {
+                snprintf(reason, size, "channel %s serial %" PRIu64 " is lower than the accepted %" PRIu64
+                         ": refused (rollback or freeze attack)", channel ?: "(unnamed)", serial, last_serial);
+                return -EBADE;
+        }
+        if (last_serial_known && serial == last_serial && !same_document) {
+                snprintf(reason, size, "channel %s serial %" PRIu64
+                         " was accepted with other content: refused (one serial names one document)",
+                         channel ?: "(unnamed)", serial);
+                return -EBADE;
+        }
+        return 0;
+}
+
 static void plan_channel(const AgentFacts *f, AgentPlan *p) {
         const char *t = f->target, *ch = f->channel ?: "(unnamed)";
 
-        /* 1. TUF's rollback and freeze attacks: an older document (or another one under the same
-         * serial) replayed by a mirror or a man in the middle must not move this machine. */
-        if (f->last_serial_known && f->serial < f->last_serial)
-                plan_refuse(p, -EBADE,
-                            "channel %s serial %" PRIu64 " is lower than the accepted %" PRIu64
-                            ": refused (rollback or freeze attack)",
-                            ch, f->serial, f->last_serial);
-        else if (f->last_serial_known && f->serial == f->last_serial && !f->same_document)
-                plan_refuse(p, -EBADE,
-                            "channel %s serial %" PRIu64
-                            " was accepted with other content: refused (one serial names one document)",
-                            ch, f->serial);
+        char why[sizeof p->reason];
 
+        /* 1. TUF's rollback and freeze attacks. */
+        if (agent_serial_check(f->serial, f->same_document, f->last_serial_known, f->last_serial, ch, why, sizeof why) < 0)
+                plan_refuse(p, -EBADE, "%s", why);
         else if (!t)
                 plan_set(p, AGENT_STEP_IDLE, "channel %s names no version: nothing to do", ch);
 

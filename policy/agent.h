@@ -166,6 +166,13 @@ typedef struct AgentPlan {
         char reason[256];               /* one line, for people: why this step */
 } AgentPlan;
 
+/* TUF's rule against rollback and freeze of the channel document: 0 when a document with SERIAL
+ * may be used after LAST_SERIAL was accepted (same_document: its signed bytes are the accepted
+ * ones); -EBADE with the reason otherwise. agent_plan() applies it between actions; the caller
+ * applies it to the document it would use during one. */
+int agent_serial_check(uint64_t serial, bool same_document, bool last_serial_known, uint64_t last_serial,
+                       const char *channel, char *reason, size_t size);
+
 /* The next step. The caller carries it out, records what the step says, gathers the facts again
  * (with the step's outcome) and asks again, until IDLE, REFUSE, ACCEPT, WAIT_BOOT or a failed step.
  *

@@ -762,20 +762,18 @@ int agent_poll(const Config *cfg, const Keyring *keyring, const AgentOptions *o)
         /* An action that waits for a boot, or only has to report, needs no channel; every other
          * poll reads it (a failure to read it is this poll's failure). */
         r = channel_load(cfg, cfg->agent.channel, keyring, (time_t) p.now, &p.channel);
-        if (r >= 0 && is_active_phase(p.st.action.phase) && p.st.has_serial) {
-                /* The planner judges the serial only between actions; during one, a replayed older
-                 * document (or another under the accepted serial) must neither be accepted (it would
-                 * lower the floor) nor steer the action: it is a channel this poll cannot use. */
+        if (r >= 0 && is_active_phase(p.st.action.phase)) {
+                /* agent_plan() judges the serial between actions; during one, a replayed older document
+                 * (or another under the accepted serial) must neither be accepted (it would lower the
+                 * floor) nor steer the action: it is a channel this poll cannot use. */
                 _cleanup_free_ char *hex = hex_encode(p.channel->digest, sizeof p.channel->digest);
+                char why[256];
 
                 if (!hex)
                         r = log_oom();
-                else if (p.channel->serial < p.st.serial ||
-                         (p.channel->serial == p.st.serial && (!p.st.digest || strcmp(p.st.digest, hex) != 0)))
-                        r = log_debug_errno(EBADE, "channel %s serial %" PRIu64 " %s the accepted serial %" PRIu64
-                                            ": refused (rollback or freeze attack)", p.channel->name, p.channel->serial,
-                                            p.channel->serial < p.st.serial ? "is lower than" : "has other content than",
-                                            p.st.serial);
+                else if (agent_serial_check(p.channel->serial, p.st.digest && strcmp(p.st.digest, hex) == 0, p.st.has_serial,
+                                            p.st.serial, p.channel->name, why, sizeof why) < 0)
+                        r = log_debug_errno(EBADE, "%s", why);
                 if (r < 0)
                         p.channel = channel_free(p.channel);
         }
