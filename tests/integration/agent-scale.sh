@@ -4,6 +4,10 @@
 # The operator raises the rollout 10 % → 50 % → 100 % (each a new signed serial); after each round
 # the share of machines that run the new version must be within ±5 points of it, a machine that
 # updated stays updated (its bucket is stable), and every machine fetched the channel once per round.
+# Machine ids look like /etc/machine-id (32 hex digits), fixed per run: the first 32 of
+# sha256("osupdate-scale-test-N"). For a fixed set of ids the share is a fixed number (with 200 random ids
+# its standard deviation is 3.5 points at 50 %); the evenness of the buckets themselves is checked on
+# 10 000 ids in tests/unit/test-agent.c.
 . "$(dirname "$0")/../lib/ns.sh"
 . "$(dirname "$0")/../lib/nginx.sh"
 
@@ -35,7 +39,7 @@ Verity=userspace
 Retries=0
 [Agent]
 Channel=$H/stable.json
-MachineID=fleet-machine-$i
+MachineID=$(printf 'osupdate-scale-test-%d' "$((10#$i))" | sha256sum | cut -c1-32)
 HealthCheck=/bin/true
 CONF
 done
