@@ -237,6 +237,51 @@ static int parse_time_zone(const char *value, void *data) {
         return conf_parse_string(value, data);
 }
 
+static int parse_backend(const char *value, void *data) {
+        if (strcmp(value, "channel") == 0)
+                *(int *) data = AGENT_BACKEND_CHANNEL;
+        else if (strcmp(value, "hawkbit") == 0)
+                *(int *) data = AGENT_BACKEND_HAWKBIT;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+/* Tenant=, ControllerID=: one path segment of the DDI URL. */
+static int parse_ddi_name(const char *value, void *data) {
+        if (!*value || strlen(value) > 128 ||
+            strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(value))
+                return -EINVAL;
+        return conf_parse_string(value, data);
+}
+
+/* TargetToken=, GatewayToken=: hawkBit's tokens are alphanumeric; nothing that could break a header. */
+static int parse_token(const char *value, void *data) {
+        if (strlen(value) > 256 || strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-~+/=") != strlen(value))
+                return -EINVAL;
+        return conf_parse_string(value, data);
+}
+
+/* Attributes=key=value, repeatable; "" empties the list. */
+static int parse_attribute(const char *value, void *data) {
+        const char *eq = strchr(value, '=');
+
+        if (*value && (!eq || eq == value || strpbrk(value, "\r\n")))
+                return -EINVAL;
+        return conf_parse_strv(value, data);
+}
+
+static void hawkbit_config_done(HawkbitConfig *h) {
+        free(h->server);
+        free(h->tenant);
+        free(h->controller_id);
+        free(h->target_token);
+        free(h->target_token_file);
+        free(h->gateway_token);
+        free(h->gateway_token_file);
+        strv_free(h->attributes);
+}
+
 static void agent_config_done(AgentConfig *a) {
         free(a->channel);
         free(a->machine_id_file);
@@ -252,6 +297,7 @@ static void agent_config_done(AgentConfig *a) {
 
 void config_done(Config *c) {
         agent_config_done(&c->agent);
+        hawkbit_config_done(&c->hawkbit);
         free(c->path);
         free(c->target);
         free(c->state_directory);
@@ -294,9 +340,13 @@ static int config_defaults(Config *c) {
                         .lock_slots = 1,
                         .health_timeout_usec = 120 * 1000000ULL,
                 },
+                .hawkbit = {
+                        .tenant = strdup("DEFAULT"),
+                },
         };
         if (!c->target || !c->state_directory || !c->keys_directory || !c->policy_directory || !c->runtime_directory ||
-            !c->agent.machine_id_file || !c->agent.group || !c->agent.time_zone)
+            !c->agent.machine_id_file || !c->agent.group || !c->agent.time_zone ||
+            !c->hawkbit.tenant)
                 return -ENOMEM;
         return 0;
 }
@@ -368,6 +418,16 @@ static int config_load_full(const char *path, const char *vendor_file, const cha
                 { "Agent", "HealthCheckDirectory", conf_parse_path, &c.agent.health_check_directory },
                 { "Agent", "HealthTimeout", parse_positive_timespan, &c.agent.health_timeout_usec },
                 { "Agent", "Grace", conf_parse_timespan, &c.agent.grace_usec },
+                { "Agent", "Backend", parse_backend, &c.agent.backend },
+                { "hawkBit", "Server", parse_url, &c.hawkbit.server },
+                { "hawkBit", "Tenant", parse_ddi_name, &c.hawkbit.tenant },
+                { "hawkBit", "ControllerID", parse_ddi_name, &c.hawkbit.controller_id },
+                { "hawkBit", "TargetToken", parse_token, &c.hawkbit.target_token },
+                { "hawkBit", "TargetTokenFile", conf_parse_path, &c.hawkbit.target_token_file },
+                { "hawkBit", "GatewayToken", parse_token, &c.hawkbit.gateway_token },
+                { "hawkBit", "GatewayTokenFile", conf_parse_path, &c.hawkbit.gateway_token_file },
+                { "hawkBit", "Attributes", parse_attribute, &c.hawkbit.attributes },
+                { "hawkBit", "AutoConfirm", conf_parse_bool, &c.hawkbit.auto_confirm },
                 {},
         };
         int r;

@@ -57,7 +57,27 @@ typedef struct AgentConfig {
         uint64_t health_timeout_usec;   /* HealthTimeout=, per check, default 2min */
         uint64_t grace_usec;            /* Grace=: how long after the switch the checks may keep
                                          * failing before the verdict is failure, default 0 (once) */
+        int backend;                    /* Backend= (an AgentBackend), default channel */
 } AgentConfig;
+
+typedef enum AgentBackend {
+        AGENT_BACKEND_CHANNEL,          /* Channel=: a signed channel document */
+        AGENT_BACKEND_HAWKBIT,          /* [hawkBit]: Eclipse hawkBit's DDI API (docs/hawkbit.md) */
+        _AGENT_BACKEND_MAX,
+} AgentBackend;
+
+/* [hawkBit]: the DDI back-end (Backend=hawkbit; docs/hawkbit.md). Tokens are never logged. */
+typedef struct HawkbitConfig {
+        char *server;                   /* Server=: http:// or https:// base URL */
+        char *tenant;                   /* Tenant=, default DEFAULT */
+        char *controller_id;            /* ControllerID=, NULL: the machine id */
+        char *target_token;             /* TargetToken= … */
+        char *target_token_file;        /* … or TargetTokenFile= (first line) */
+        char *gateway_token;            /* GatewayToken= … */
+        char *gateway_token_file;       /* … or GatewayTokenFile= */
+        char **attributes;              /* Attributes=, repeatable: "key=value" */
+        bool auto_confirm;              /* AutoConfirm= */
+} HawkbitConfig;
 
 typedef struct Config {
         char *path;               /* the --config file, NULL: the default places */
@@ -74,6 +94,7 @@ typedef struct Config {
         NetworkConfig network;
         BootConfig boot;
         AgentConfig agent;
+        HawkbitConfig hawkbit;
 } Config;
 
 #define CONFIG_DEFAULT_FILE "/etc/osupdate/osupdate.conf"

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <systemd/sd-daemon.h>
 
 #include "agent-loop.h"
@@ -23,6 +24,7 @@
 #include "apply.h"
 #include "channel.h"
 #include "fileio.h"
+#include "hawkbit.h"
 #include "health.h"
 #include "hex.h"
 #include "json-util.h"
@@ -56,6 +58,11 @@ typedef struct Poll {
         char *health_output;
         bool changed;           /* something was carried out (for the summary) */
         AgentResult finished;   /* the result of the action this poll ended (NONE: it ended none) */
+        /* Backend=hawkbit: the channel is built from the server's deployment, and the downloads
+         * carry the token (the [Network] headers plus Authorization, in a copy of the config). */
+        bool hawkbit;
+        Config dl_cfg;
+        char **dl_headers;
 } Poll;
 
 static void poll_done(Poll *p) {
@@ -67,6 +74,7 @@ static void poll_done(Poll *p) {
         lock_client_free(p->lock);
         free(p->health_output);
         free(p->install_output);
+        strv_free(p->dl_headers);
 }
 
 static char *mfree_str(char *s) {
@@ -240,7 +248,7 @@ static void facts_fill(Poll *p, AgentFacts *f, const char *const *failed, size_t
                 .paused = c ? c->paused : false,
                 .rollout = c ? c->rollout : (Rollout) {},
                 .last_serial = p->st.serial,
-                .last_serial_known = p->st.has_serial,
+                .last_serial_known = p->hawkbit ? false : p->st.has_serial, /* action ids are the server's */
                 .failed_versions = failed,
                 .n_failed_versions = n_failed,
                 .running = p->running,
@@ -336,7 +344,7 @@ static int install(Poll *p) {
                 res = (ApplyResult) { .slot = -1 };
                 say(p, "Installing %s from %s …", c->version, c->urls[i]);
                 log_detail_clear();
-                r = update_apply(p->cfg, p->keyring, &io, &res);
+                r = update_apply(p->dl_headers ? &p->dl_cfg : p->cfg, p->keyring, &io, &res);
                 if (r >= 0 || !source_network_error(r))
                         break;
                 log_warning("%s: %s", c->urls[i], log_detail() ?: strerror(-r));
@@ -381,12 +389,121 @@ static int health(Poll *p) {
         return 0;
 }
 
+/* ---- Backend=hawkbit ----------------------------------------------------------------------- */
+
+static bool strv_contains(char *const *l, const char *s) {
+        for (; l && *l && s; l++)
+                if (strcmp(*l, s) == 0)
+                        return true;
+        return false;
+}
+
+/* The hawkBit action id of an agent action id "hawkbit/<actionId>/<version>"; 0: not one. */
+static uint64_t hawkbit_action_of(const char *id) {
+        uint64_t n = 0;
+        char *end = NULL;
+
+        if (!id || strncmp(id, "hawkbit/", 8) != 0)
+                return 0;
+        errno = 0;
+        n = strtoull(id + 8, &end, 10);
+        return errno == 0 && end && *end == '/' ? n : 0;
+}
+
+/* Feedback on an action; a failure to deliver is a warning (a 410 means it was final already). */
+static void hawkbit_report(const Poll *p, uint64_t action, const char *execution, const char *finished, const char *details) {
+        int r;
+
+        if (!p->hawkbit || action == 0 || p->o->dry_run)
+                return;
+        r = hawkbit_feedback(p->cfg, p->machine_id, action, execution, finished, details);
+        if (r < 0)
+                log_warning("Cannot send feedback %s/%s on hawkBit action %" PRIu64 ": %s", execution, finished, action,
+                            log_detail() ?: strerror(-r));
+        else if (r > 0)
+                log_info("hawkBit action %" PRIu64 " was already closed (410): nothing more to report.", action);
+        else
+                log_debug("hawkBit action %" PRIu64 ": sent %s/%s.", action, execution, finished);
+}
+
+/* closed + success only for a verdict of success (after mark-good, or the next boot's); closed +
+ * failure for a failure, a rollback, a bundle that was refused. Nothing for a network failure: the
+ * next poll tries again. */
+static void hawkbit_closed(const Poll *p) {
+        const AgentAction *a = &p->st.action;
+
+        if (!p->hawkbit)
+                return;
+        if (p->install_failed && source_network_error(p->install_error))
+                return;
+        if (a->result == AGENT_RESULT_SUCCESS && !p->install_failed)
+                hawkbit_report(p, hawkbit_action_of(a->id), "closed", "success", a->output ?: "healthy");
+        else if (a->result == AGENT_RESULT_FAILURE || p->install_failed)
+                hawkbit_report(p, hawkbit_action_of(a->id), "closed", "failure", a->output ?: "failed");
+}
+
+/* Polls the server and builds the channel the planner judges from the deployment it offers (none:
+ * p->channel stays NULL, nothing to do). */
+static int hawkbit_load(Poll *p) {
+        _cleanup_(hawkbit_offer_freep) HawkbitOffer *o = NULL;
+        _cleanup_(channel_freep) Channel *c = NULL;
+        _cleanup_free_ char *auth = NULL, *id = NULL;
+        size_t n;
+        int r;
+
+        r = hawkbit_auth_header(p->cfg, &auth);
+        if (r < 0)
+                return r;
+        if (auth) {
+                n = strv_length(p->cfg->network.headers);
+                p->dl_headers = calloc(n + 2, sizeof(char *));
+                if (!p->dl_headers)
+                        return -ENOMEM;
+                for (size_t i = 0; i < n; i++)
+                        if (!(p->dl_headers[i] = strdup(p->cfg->network.headers[i])))
+                                return -ENOMEM;
+                p->dl_headers[n] = TAKE_PTR(auth);
+                p->dl_cfg = *p->cfg;
+                p->dl_cfg.network.headers = p->dl_headers;
+        }
+        r = hawkbit_poll(p->cfg, p->machine_id, p->o->dry_run, &o, NULL);
+        if (r < 0)
+                return r;
+        if (!o)
+                return 0;
+        if (!o->problem && !version_is_valid(o->version))
+                o->problem = strdup("the deployment's version is not a version osupdate accepts");
+        if (o->problem) {
+                log_error("hawkBit action %" PRIu64 ": %s", o->action_id, o->problem);
+                hawkbit_report(p, o->action_id, "closed", "failure", o->problem);
+                return 0;
+        }
+        c = calloc(1, sizeof(Channel));
+        if (!c || !(c->name = strdup("hawkbit")) || !(c->version = strdup(o->version)) ||
+            !(c->urls = calloc(2, sizeof(char *))) || !(c->urls[0] = strdup(o->url)))
+                return -ENOMEM;
+        c->serial = o->action_id;
+        c->size = o->size;
+        memcpy(c->sha256, o->sha256, sizeof c->sha256);
+        c->rollout = (Rollout) { .percent = 100 };
+        c->paused = (o->download && strcmp(o->download, "skip") == 0) || (o->update && strcmp(o->update, "skip") == 0) ||
+                    o->window_unavailable;
+        if (asprintf(&id, "hawkbit/%" PRIu64 "/%s", o->action_id, o->version) < 0)
+                return -ENOMEM;
+        if (EVP_Digest(id, strlen(id), c->digest, NULL, EVP_sha256(), NULL) != 1)
+                return -ENOMEM;
+        p->channel = TAKE_PTR(c);
+        return 0;
+}
+
 /* The action ends: its result, into the history. */
 static int finish_action(Poll *p, const AgentPlan *plan) {
         int r;
 
         if (plan->result != AGENT_RESULT_NONE)
                 p->st.action.result = plan->result;
+        /* Before the action is archived: a crash in between resends it, and the server answers 410. */
+        hawkbit_closed(p);
         if (plan->give_up_version && p->st.action.version) {
                 r = agent_state_give_up(&p->st, p->st.action.version);
                 if (r < 0)
@@ -415,6 +532,7 @@ static int finish_action(Poll *p, const AgentPlan *plan) {
 static int start_action(Poll *p, AgentPhase phase) {
         AgentAction *a = &p->st.action;
         char id[512];
+        int r;
 
         agent_action_done(a);
         snprintf(id, sizeof id, "%s/%" PRIu64 "/%s", p->channel->name, p->channel->serial, p->channel->version);
@@ -422,7 +540,11 @@ static int start_action(Poll *p, AgentPhase phase) {
         if (set_string(&a->id, id) < 0 || set_string(&a->version, p->channel->version) < 0 ||
             set_string(&a->previous_version, p->running) < 0)
                 return -ENOMEM;
-        return save(p);
+        r = save(p);
+        if (r < 0)
+                return r;
+        hawkbit_report(p, hawkbit_action_of(a->id), "proceeding", "none", "osupdate: installing");
+        return 0;
 }
 
 /* Records the document as accepted: the serial is the floor for every later one. */
@@ -459,7 +581,7 @@ static json_object *plan_to_json(const Poll *p, const AgentFacts *f, const Agent
         if (p->channel) {
                 char r[128];
                 ch = json_object_new_object();
-                json_object_object_add(ch, "url", json_object_new_string(p->cfg->agent.channel));
+                json_object_object_add(ch, "url", json_object_new_string(p->hawkbit ? p->cfg->hawkbit.server : p->cfg->agent.channel));
                 json_object_object_add(ch, "name", json_object_new_string(p->channel->name));
                 json_object_object_add(ch, "serial", json_object_new_uint64(p->channel->serial));
                 json_object_object_add(ch, "version", json_object_new_string(p->channel->version));
@@ -576,12 +698,18 @@ static int poll_run(Poll *p) {
                 switch (plan.step) {
                 case AGENT_STEP_IDLE:
                 case AGENT_STEP_ACCEPT:
+                        /* A version that failed here is not retried: the server's action for it is over. */
+                        if (p->hawkbit && p->channel && !is_active_phase(p->st.action.phase) && !p->changed &&
+                            strv_contains(p->st.failed_versions, p->channel->version))
+                                hawkbit_report(p, p->channel->serial, "closed", "failure", plan.reason);
                         if (!p->changed)
                                 say(p, "%s", plan.reason);
                         return save(p);
                 case AGENT_STEP_REFUSE:
                         set_string(&p->st.last_error, plan.reason);
                         (void) save(p);
+                        if (p->hawkbit && p->channel) /* the server's action: over, and failed */
+                                hawkbit_report(p, p->channel->serial, "closed", "failure", plan.reason);
                         return log_error_errno(plan.error, "Channel refused: %s", plan.reason);
                 case AGENT_STEP_WAIT_BOOT:
                         if (p->st.action.phase != AGENT_PHASE_REBOOTING) {
@@ -721,7 +849,12 @@ int agent_poll(const Config *cfg, const Keyring *keyring, const AgentOptions *o)
 
         agent_state_init(&p.st);
         state_init(&p.dev);
-        if (!cfg->agent.channel) {
+        p.hawkbit = cfg->agent.backend == AGENT_BACKEND_HAWKBIT;
+        if (p.hawkbit && !cfg->hawkbit.server) {
+                r = log_error_errno(ENOEXEC, "Backend=hawkbit needs Server= in the [hawkBit] section.");
+                goto out;
+        }
+        if (!p.hawkbit && !cfg->agent.channel) {
                 r = log_error_errno(ENOEXEC, "No channel: set Channel= in the [Agent] section.");
                 goto out;
         }
@@ -752,7 +885,8 @@ int agent_poll(const Config *cfg, const Keyring *keyring, const AgentOptions *o)
                 log_error_errno(r, "Cannot read %s/agent.json: %s", cfg->state_directory, log_detail() ?: strerror(-r));
                 goto out;
         }
-        if (set_string(&p.st.machine_id, p.machine_id) < 0 || set_string(&p.st.channel_url, cfg->agent.channel) < 0) {
+        if (set_string(&p.st.machine_id, p.machine_id) < 0 ||
+            set_string(&p.st.channel_url, p.hawkbit ? cfg->hawkbit.server : cfg->agent.channel) < 0) {
                 r = log_oom();
                 goto out;
         }
@@ -761,8 +895,11 @@ int agent_poll(const Config *cfg, const Keyring *keyring, const AgentOptions *o)
                 goto out;
         /* An action that waits for a boot, or only has to report, needs no channel; every other
          * poll reads it (a failure to read it is this poll's failure). */
-        r = channel_load(cfg, cfg->agent.channel, keyring, (time_t) p.now, &p.channel);
-        if (r >= 0 && is_active_phase(p.st.action.phase)) {
+        if (p.hawkbit)
+                r = hawkbit_load(&p);
+        else
+                r = channel_load(cfg, cfg->agent.channel, keyring, (time_t) p.now, &p.channel);
+        if (r >= 0 && p.channel && !p.hawkbit && is_active_phase(p.st.action.phase)) {
                 /* agent_plan() judges the serial between actions; during one, a replayed older document
                  * (or another under the accepted serial) must neither be accepted (it would lower the
                  * floor) nor steer the action: it is a channel this poll cannot use. */
@@ -782,7 +919,12 @@ int agent_poll(const Config *cfg, const Keyring *keyring, const AgentOptions *o)
                 if (!is_active_phase(p.st.action.phase) || p.st.action.phase == AGENT_PHASE_INSTALLING ||
                     p.st.action.phase == AGENT_PHASE_LOCKING) {
                         _cleanup_free_ char *why = NULL;
-                        (void) asprintf(&why, "cannot read the channel %s: %s", cfg->agent.channel, log_detail() ?: strerror(-r));
+                        if (p.hawkbit)
+                                (void) asprintf(&why, "cannot poll the hawkBit server %s: %s", cfg->hawkbit.server,
+                                                log_detail() ?: strerror(-r));
+                        else
+                                (void) asprintf(&why, "cannot read the channel %s: %s", cfg->agent.channel,
+                                                log_detail() ?: strerror(-r));
                         log_error("%s", why ?: "cannot read the channel");
                         if (!o->dry_run) {
                                 set_string(&p.st.last_error, why);

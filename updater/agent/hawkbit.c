@@ -1,0 +1,510 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "cleanup.h"
+#include "fetch.h"
+#include "fileio.h"
+#include "hawkbit.h"
+#include "hex.h"
+#include "json-util.h"
+#include "log.h"
+
+#define REQUEST_TIMEOUT_MS 30000L
+#define DETAILS_MAX 50U
+#define DETAIL_LEN_MAX 512U
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(CURL *, curl_easy_cleanup);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct curl_slist *, curl_slist_free_all);
+
+HawkbitOffer *hawkbit_offer_free(HawkbitOffer *o) {
+        if (!o)
+                return NULL;
+        free(o->version);
+        free(o->filename);
+        free(o->url);
+        free(o->download);
+        free(o->update);
+        free(o->problem);
+        free(o);
+        return NULL;
+}
+
+static int token_read(const char *inline_token, const char *file, char **ret) {
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        int r;
+
+        if (inline_token && *inline_token)
+                return (*ret = strdup(inline_token)) ? 1 : -ENOMEM;
+        if (!file) {
+                *ret = NULL;
+                return 0;
+        }
+        r = read_regular_file(file, 4096, &buf, &len);
+        if (r < 0)
+                return log_error_errno(ENOEXEC, "Cannot read the hawkBit token from %s: %s", file, strerror(-r));
+        buf[strcspn(buf, "\r\n")] = 0;
+        if (!*buf || strspn(buf, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-~+/=") != strlen(buf))
+                return log_error_errno(ENOEXEC, "%s holds no usable hawkBit token (empty, or characters a token has not).", file);
+        *ret = TAKE_PTR(buf);
+        return 1;
+}
+
+int hawkbit_auth_header(const Config *cfg, char **ret) {
+        _cleanup_free_ char *t = NULL;
+        const char *scheme = "TargetToken";
+        int r;
+
+        r = token_read(cfg->hawkbit.target_token, cfg->hawkbit.target_token_file, &t);
+        if (r == 0) {
+                scheme = "GatewayToken";
+                r = token_read(cfg->hawkbit.gateway_token, cfg->hawkbit.gateway_token_file, &t);
+        }
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                *ret = NULL;
+                return 0;
+        }
+        if (asprintf(ret, "Authorization: %s %s", scheme, t) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int hawkbit_base_url(const Config *cfg, const char *controller_id, char **ret) {
+        const char *s = cfg->hawkbit.server;
+        size_t l;
+
+        if (!s)
+                return -EINVAL;
+        l = strlen(s);
+        while (l > 0 && s[l - 1] == '/')
+                l--;
+        if (asprintf(ret, "%.*s/%s/controller/v1/%s", (int) l, s, cfg->hawkbit.tenant ?: "DEFAULT",
+                     cfg->hawkbit.controller_id ?: controller_id) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+typedef struct Response {
+        long status;
+        char *data;
+        size_t len;
+        bool too_large;
+} Response;
+
+static void response_done(Response *r) {
+        free(r->data);
+        *r = (Response) {};
+}
+
+static size_t on_data(char *data, size_t size, size_t n, void *userdata) {
+        Response *r = userdata;
+        size_t len = size * n;
+        char *p;
+
+        if (r->len + len > HAWKBIT_RESPONSE_MAX) {
+                r->too_large = true;
+                return 0;
+        }
+        p = realloc(r->data, r->len + len + 1);
+        if (!p)
+                return 0;
+        memcpy(p + r->len, data, len);
+        r->data = p;
+        r->len += len;
+        r->data[r->len] = 0;
+        return len;
+}
+
+/* One request; 0 with the status in resp whatever it is, or a transport error (debug-logged). */
+static int http_request(const Config *cfg, const char *method, const char *url, const char *body, Response *resp) {
+        _cleanup_(curl_easy_cleanupp) CURL *e = NULL;
+        _cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
+        _cleanup_free_ char *shown = NULL, *auth = NULL;
+        const NetworkConfig *n = &cfg->network;
+        char errbuf[CURL_ERROR_SIZE] = "";
+        struct curl_slist *h;
+        long connect_ms;
+        CURLcode cr;
+        int r;
+
+        *resp = (Response) {};
+        r = hawkbit_auth_header(cfg, &auth);
+        if (r < 0)
+                return r;
+        if (fetch_url_redact(url, &shown) < 0)
+                shown = strdup("(invalid URL)");
+        e = curl_easy_init();
+        if (!e || !shown)
+                return -ENOMEM;
+        const char *hs[] = { "Accept: application/json", body ? "Content-Type: application/json" : NULL, "Expect:", auth };
+        for (size_t i = 0; i < ELEMENTSOF(hs); i++) {
+                if (!hs[i])
+                        continue;
+                h = curl_slist_append(headers, hs[i]);
+                if (!h)
+                        return -ENOMEM;
+                headers = h;
+        }
+        connect_ms = (long) MIN(n->connect_timeout_usec / 1000, (uint64_t) REQUEST_TIMEOUT_MS);
+        curl_easy_setopt(e, CURLOPT_URL, url);
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (n->ca_file)
+                curl_easy_setopt(e, CURLOPT_CAINFO, n->ca_file);
+        if (n->client_certificate)
+                curl_easy_setopt(e, CURLOPT_SSLCERT, n->client_certificate);
+        if (n->client_key)
+                curl_easy_setopt(e, CURLOPT_SSLKEY, n->client_key);
+        curl_easy_setopt(e, CURLOPT_USERAGENT, n->user_agent ?: "osupdate");
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+        if (body) {
+                curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+                curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
+        }
+        if (connect_ms > 0)
+                curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, resp);
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+
+        cr = curl_easy_perform(e);
+        if (resp->too_large) {
+                response_done(resp);
+                return log_debug_errno(EREMOTEIO, "%s: the answer is larger than %u bytes.", shown, HAWKBIT_RESPONSE_MAX);
+        }
+        if (cr != CURLE_OK) {
+                const char *msg = errbuf[0] ? errbuf : curl_easy_strerror(cr);
+                response_done(resp);
+                switch (cr) {
+                case CURLE_OPERATION_TIMEDOUT:
+                        return log_debug_errno(ETIMEDOUT, "%s: timed out (%s).", shown, msg);
+                case CURLE_PEER_FAILED_VERIFICATION:
+                case CURLE_SSL_CONNECT_ERROR:
+                case CURLE_SSL_CERTPROBLEM:
+                case CURLE_SSL_CACERT_BADFILE:
+                case CURLE_SSL_CIPHER:
+                case CURLE_SSL_ISSUER_ERROR:
+                case CURLE_SSL_CLIENTCERT:
+                        return log_debug_errno(ECONNABORTED, "%s: TLS failed: %s", shown, msg);
+                case CURLE_WRITE_ERROR:
+                case CURLE_OUT_OF_MEMORY:
+                        return -ENOMEM;
+                default:
+                        return log_debug_errno(ECOMM, "%s: %s", shown, msg);
+                }
+        }
+        (void) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &resp->status);
+        if (resp->status == 401) {
+                response_done(resp);
+                return log_debug_errno(EACCES, "%s: 401: the %s token was refused (re-provision it: [hawkBit] %s).", shown,
+                                       cfg->hawkbit.target_token || cfg->hawkbit.target_token_file ? "target" : "gateway",
+                                       cfg->hawkbit.target_token || cfg->hawkbit.target_token_file ?
+                                       "TargetToken= or TargetTokenFile=" : "GatewayToken= or GatewayTokenFile=");
+        }
+        if (!resp->data && !(resp->data = strdup("")))
+                return -ENOMEM;
+        return 0;
+}
+
+/* GET url → the parsed JSON object (200 only). */
+static int get_json(const Config *cfg, const char *url, json_object **ret) {
+        _cleanup_free_ char *shown = NULL;
+        Response resp;
+        int r;
+
+        r = http_request(cfg, "GET", url, NULL, &resp);
+        if (r < 0)
+                return r;
+        if (resp.status != 200) {
+                (void) fetch_url_redact(url, &shown);
+                response_done(&resp);
+                return log_debug_errno(EREMOTEIO, "%s: HTTP %ld.", shown ?: "hawkBit", resp.status);
+        }
+        r = json_parse_strict(resp.data, resp.len, ret);
+        response_done(&resp);
+        if (r < 0 || !json_object_is_type(*ret, json_type_object)) {
+                (void) fetch_url_redact(url, &shown);
+                return log_debug_errno(EREMOTEIO, "%s: the answer is not a JSON object.", shown ?: "hawkBit");
+        }
+        return 0;
+}
+
+/* _links.<rel>.href, or NULL. */
+static const char *link_href(json_object *o, const char *rel) {
+        json_object *links, *l, *h;
+
+        if (!json_object_object_get_ex(o, "_links", &links) || !json_object_object_get_ex(links, rel, &l) ||
+            !json_object_object_get_ex(l, "href", &h) || !json_object_is_type(h, json_type_string))
+                return NULL;
+        return json_object_get_string(h);
+}
+
+static const char *get_str(json_object *o, const char *key) {
+        json_object *v;
+
+        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+                return NULL;
+        return json_object_get_string(v);
+}
+
+/* "HH:MM:SS" → µs; 0 when absent or malformed. */
+static uint64_t polling_sleep(json_object *base) {
+        json_object *c, *p;
+        const char *s;
+        unsigned h, m, sec;
+        char tail;
+
+        if (!json_object_object_get_ex(base, "config", &c) || !json_object_object_get_ex(c, "polling", &p))
+                return 0;
+        s = get_str(p, "sleep");
+        if (!s || sscanf(s, "%u:%u:%u%c", &h, &m, &sec, &tail) != 3 || m > 59 || sec > 59 || h > 99)
+                return 0;
+        return ((uint64_t) h * 3600 + m * 60 + sec) * 1000000ULL;
+}
+
+/* o->problem = before + arg + after. */
+static int set_problem(HawkbitOffer *o, const char *before, const char *arg, const char *after) {
+        free(o->problem);
+        o->problem = NULL;
+        if (asprintf(&o->problem, "%s%s%s", before, arg ?: "?", after) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+        size_t a = strlen(s), b = strlen(suffix);
+        return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* Picks the bundle: the artifact named *.osup, else the only artifact of the deployment. */
+static int offer_from_deployment(const Config *cfg, json_object *d, HawkbitOffer **ret) {
+        _cleanup_(hawkbit_offer_freep) HawkbitOffer *o = calloc(1, sizeof(HawkbitOffer));
+        json_object *dep, *chunks, *pick = NULL, *pick_chunk = NULL;
+        const char *id, *s, *url, *sha;
+        unsigned n_artifacts = 0;
+        char *end = NULL;
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        id = get_str(d, "id");
+        if (!id || !*id || (errno = 0, o->action_id = strtoull(id, &end, 10), errno != 0 || *end))
+                return log_debug_errno(EREMOTEIO, "deploymentBase: no action id.");
+        if (!json_object_object_get_ex(d, "deployment", &dep) || !json_object_is_type(dep, json_type_object) ||
+            !json_object_object_get_ex(dep, "chunks", &chunks) || !json_object_is_type(chunks, json_type_array))
+                return log_debug_errno(EREMOTEIO, "deploymentBase %" PRIu64 ": no deployment.chunks.", o->action_id);
+        if ((s = get_str(dep, "download")) && !(o->download = strdup(s)))
+                return -ENOMEM;
+        if ((s = get_str(dep, "update")) && !(o->update = strdup(s)))
+                return -ENOMEM;
+        o->window_unavailable = (s = get_str(dep, "maintenanceWindow")) && strcmp(s, "unavailable") == 0;
+
+        for (size_t i = 0; i < json_object_array_length(chunks); i++) {
+                json_object *c = json_object_array_get_idx(chunks, i), *arts;
+
+                if (!json_object_object_get_ex(c, "artifacts", &arts) || !json_object_is_type(arts, json_type_array))
+                        continue;
+                for (size_t j = 0; j < json_object_array_length(arts); j++) {
+                        json_object *a = json_object_array_get_idx(arts, j);
+                        const char *fn = get_str(a, "filename");
+
+                        n_artifacts++;
+                        if (fn && ends_with(fn, ".osup") && !pick) {
+                                pick = a;
+                                pick_chunk = c;
+                        }
+                        if (n_artifacts == 1 && !pick) {
+                                pick = a;
+                                pick_chunk = c;
+                        }
+                }
+        }
+        if (pick && n_artifacts > 1 && !ends_with(get_str(pick, "filename") ?: "", ".osup"))
+                pick = NULL;
+        if (!pick) {
+                r = set_problem(o, "the deployment has ", n_artifacts ? "several artifacts and none named *.osup" :
+                                                                         "no artifact", "");
+                if (r < 0)
+                        return r;
+                *ret = TAKE_PTR(o);
+                return 0;
+        }
+        /* The version: the "version" of the software module (chunk) that carries the bundle. */
+        s = get_str(pick_chunk, "version");
+        if (!s) {
+                r = set_problem(o, "the chunk of ", get_str(pick, "filename"), " names no version");
+                if (r < 0)
+                        return r;
+                *ret = TAKE_PTR(o);
+                return 0;
+        }
+        if (!(o->version = strdup(s)))
+                return -ENOMEM;
+        if (!(o->filename = strdup(get_str(pick, "filename") ?: "?")))
+                return -ENOMEM;
+        {
+                json_object *hashes, *size;
+                if (json_object_object_get_ex(pick, "size", &size) && json_object_is_type(size, json_type_int))
+                        o->size = (uint64_t) json_object_get_int64(size);
+                sha = json_object_object_get_ex(pick, "hashes", &hashes) ? get_str(hashes, "sha256") : NULL;
+        }
+        if (!sha) {
+                r = set_problem(o, "the artifact ", o->filename, " has no SHA-256 (SHA-1 and MD5 are not trusted): refused");
+                if (r < 0)
+                        return r;
+                *ret = TAKE_PTR(o);
+                return 0;
+        }
+        {
+                _cleanup_free_ uint8_t *bin = NULL;
+                size_t len = 0;
+                if (hex_decode(sha, &bin, &len) < 0 || len != 32) {
+                        r = set_problem(o, "the artifact ", o->filename, " has a malformed SHA-256: refused");
+                        if (r < 0)
+                                return r;
+                        *ret = TAKE_PTR(o);
+                        return 0;
+                }
+                memcpy(o->sha256, bin, 32);
+        }
+        url = link_href(pick, "download") ?: link_href(pick, "download-http");
+        if (!url || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)) {
+                r = set_problem(o, "the artifact ", o->filename, " has no usable download link");
+                if (r < 0)
+                        return r;
+                *ret = TAKE_PTR(o);
+                return 0;
+        }
+        /* Plain http only where the operator chose it for the server too. */
+        if (strncmp(url, "http://", 7) == 0 && strncmp(cfg->hawkbit.server, "http://", 7) != 0) {
+                r = set_problem(o, "the artifact ", o->filename, " is offered over plain http while Server= is https: refused");
+                if (r < 0)
+                        return r;
+                *ret = TAKE_PTR(o);
+                return 0;
+        }
+        if (!(o->url = strdup(url)))
+                return -ENOMEM;
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+/* PUT configData: Attributes= (mode merge). Failures are only warned about: the link stays. */
+static void send_config_data(const Config *cfg, const char *url) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        json_object *data = json_object_new_object();
+        Response resp;
+        int r;
+
+        if (!o || !data) {
+                json_object_put(data);
+                return;
+        }
+        for (char **a = cfg->hawkbit.attributes; a && *a; a++) {
+                const char *eq = strchr(*a, '=');
+                _cleanup_free_ char *k = eq ? strndup(*a, (size_t) (eq - *a)) : NULL;
+                if (k)
+                        json_object_object_add(data, k, json_object_new_string(eq + 1));
+        }
+        if (json_object_object_length(data) == 0)
+                json_object_object_add(data, "osupdate", json_object_new_string("1"));
+        json_object_object_add(o, "mode", json_object_new_string("merge"));
+        json_object_object_add(o, "data", data);
+        r = http_request(cfg, "PUT", url, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), &resp);
+        if (r < 0)
+                log_warning("Cannot send the attributes to hawkBit: %s", log_detail() ?: strerror(-r));
+        else if (resp.status != 200)
+                log_warning("hawkBit refused the attributes: HTTP %ld.", resp.status);
+        response_done(&resp);
+}
+
+int hawkbit_poll(const Config *cfg, const char *controller_id, bool dry_run, HawkbitOffer **ret, uint64_t *ret_sleep_usec) {
+        _cleanup_(json_object_putp) json_object *base = NULL, *dep = NULL;
+        _cleanup_free_ char *url = NULL;
+        const char *href;
+        int r;
+
+        *ret = NULL;
+        if (ret_sleep_usec)
+                *ret_sleep_usec = 0;
+        r = hawkbit_base_url(cfg, controller_id, &url);
+        if (r < 0)
+                return r == -EINVAL ? log_error_errno(ENOEXEC, "Backend=hawkbit needs Server= in the [hawkBit] section.") : r;
+        r = get_json(cfg, url, &base);
+        if (r < 0)
+                return r;
+        if (ret_sleep_usec)
+                *ret_sleep_usec = polling_sleep(base);
+        if (!dry_run && (href = link_href(base, "configData")))
+                send_config_data(cfg, href);
+        href = link_href(base, "deploymentBase");
+        if (!href)
+                return 0;
+        r = get_json(cfg, href, &dep);
+        if (r < 0)
+                return r;
+        r = offer_from_deployment(cfg, dep, ret);
+        if (r < 0)
+                return r;
+        return 1;
+}
+
+int hawkbit_feedback(const Config *cfg, const char *controller_id, uint64_t action_id, const char *execution,
+                     const char *finished, const char *details) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        _cleanup_free_ char *base = NULL, *url = NULL, *copy = NULL;
+        json_object *status, *result, *d;
+        struct timespec ts;
+        Response resp;
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        r = hawkbit_base_url(cfg, controller_id, &base);
+        if (r < 0)
+                return r;
+        if (asprintf(&url, "%s/deploymentBase/%" PRIu64 "/feedback", base, action_id) < 0)
+                return -ENOMEM;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        status = json_object_new_object();
+        result = json_object_new_object();
+        json_object_object_add(result, "finished", json_object_new_string(finished));
+        json_object_object_add(status, "execution", json_object_new_string(execution));
+        json_object_object_add(status, "result", result);
+        if (details && *details) {
+                char *save = NULL;
+                unsigned n = 0;
+
+                d = json_object_new_array();
+                copy = strdup(details);
+                if (!copy)
+                        return -ENOMEM;
+                for (char *l = strtok_r(copy, "\n", &save); l && n < DETAILS_MAX; l = strtok_r(NULL, "\n", &save), n++)
+                        json_object_array_add(d, json_object_new_string_len(l, (int) MIN(strlen(l), (size_t) DETAIL_LEN_MAX)));
+                json_object_object_add(status, "details", d);
+        }
+        json_object_object_add(o, "timestamp", json_object_new_int64((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000));
+        json_object_object_add(o, "status", status);
+        r = http_request(cfg, "POST", url, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), &resp);
+        if (r < 0)
+                return r;
+        r = resp.status == 200 ? 0 : resp.status == 410 ? 1 :
+            log_debug_errno(EREMOTEIO, "hawkBit answered HTTP %ld to the feedback on action %" PRIu64 ".", resp.status, action_id);
+        response_done(&resp);
+        return r;
+}
