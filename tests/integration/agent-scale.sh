@@ -21,6 +21,8 @@ make_bundle 2
 cp "$T/v2.osup" "$T/www/v2.osup"
 
 mkdir -p "$T/fleet"
+# The machines' /usr are mounted under $T: unmounted before $T is removed.
+on_exit 'for u in "$T"/fleet/*/usr; do umount -l "$u" 2>/dev/null; done'
 for i in $(seq -w 1 "$M"); do
         m=$T/fleet/$i
         mkdir -p "$m/usr"
