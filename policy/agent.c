@@ -275,6 +275,19 @@ static const char *const result_table[_AGENT_RESULT_MAX] = {
         [AGENT_RESULT_NONE] = "none",
         [AGENT_RESULT_SUCCESS] = "success",
         [AGENT_RESULT_FAILURE] = "failure",
+        [AGENT_RESULT_CANCELED] = "canceled",
+};
+
+static const char *const report_table[_AGENT_REPORT_MAX] = {
+        [AGENT_REPORT_NONE] = "none",
+        [AGENT_REPORT_SUCCESS] = "success",
+        [AGENT_REPORT_FAILURE] = "failure",
+};
+
+static const char *const cancel_reply_table[_AGENT_CANCEL_MAX] = {
+        [AGENT_CANCEL_NONE] = "none",
+        [AGENT_CANCEL_ACCEPT] = "accept",
+        [AGENT_CANCEL_TOO_LATE] = "too-late",
 };
 
 /* clang-format off */
@@ -290,6 +303,10 @@ static const char *const step_table[_AGENT_STEP_MAX] = {
         [AGENT_STEP_WAIT_BOOT] = "wait-boot",
         [AGENT_STEP_RELEASE] = "release",
         [AGENT_STEP_FINISH] = "finish",
+        [AGENT_STEP_DOWNLOAD] = "download",
+        [AGENT_STEP_SWITCH] = "switch",
+        [AGENT_STEP_CANCEL] = "cancel",
+        [AGENT_STEP_CONFIRM] = "confirm",
 };
 /* clang-format on */
 
@@ -330,6 +347,14 @@ const char *agent_step_to_string(AgentStep s) {
         return s >= 0 && s < _AGENT_STEP_MAX ? step_table[s] : NULL;
 }
 
+const char *agent_report_to_string(AgentReport r) {
+        return r >= 0 && r < _AGENT_REPORT_MAX ? report_table[r] : NULL;
+}
+
+const char *agent_cancel_reply_to_string(AgentCancelReply c) {
+        return c >= 0 && c < _AGENT_CANCEL_MAX ? cancel_reply_table[c] : NULL;
+}
+
 /* ---- The agent's step planner ------------------------------------------------------------- */
 
 _printf_(3, 4) static void plan_set(AgentPlan *p, AgentStep step, const char *fmt, ...) {
@@ -341,6 +366,24 @@ _printf_(3, 4) static void plan_set(AgentPlan *p, AgentStep step, const char *fm
         va_end(ap);
 }
 
+/* What the server hears of an action that ends with RESULT: the verdict, except for an install
+ * that failed on the network (the next poll tries again); a cancellation is confirmed instead. */
+static void plan_report(AgentPlan *p, const AgentFacts *f, AgentResult result) {
+        switch (result) {
+        case AGENT_RESULT_SUCCESS:
+                p->report = AGENT_REPORT_SUCCESS;
+                break;
+        case AGENT_RESULT_FAILURE:
+                p->report = f->install_failed && f->install_transient ? AGENT_REPORT_NONE : AGENT_REPORT_FAILURE;
+                break;
+        case AGENT_RESULT_CANCELED:
+                p->cancel_reply = AGENT_CANCEL_ACCEPT;
+                break;
+        default:
+                break;
+        }
+}
+
 /* The action ends: give the slot back if one is held, else just finish. */
 _printf_(5, 6) static void plan_end(AgentPlan *p, const AgentFacts *f, AgentResult result, bool give_up,
                                     const char *fmt, ...) {
@@ -349,6 +392,7 @@ _printf_(5, 6) static void plan_end(AgentPlan *p, const AgentFacts *f, AgentResu
 
         p->step = f->lock_held ? AGENT_STEP_RELEASE : AGENT_STEP_FINISH;
         p->result = result;
+        plan_report(p, f, result);
         p->give_up_version = give_up;
         va_start(ap, fmt);
         n = vsnprintf(p->reason, sizeof p->reason, fmt, ap);
@@ -377,6 +421,17 @@ static bool version_failed_here(const AgentFacts *f, const char *v) {
         return false;
 }
 
+/* Putting V live: from the slot that already holds it, in two steps where the back-end reports the
+ * download, else in one. */
+static void plan_install(AgentPlan *p, const AgentFacts *f, const char *v, const char *why) {
+        if (f->downloaded)
+                plan_set(p, AGENT_STEP_SWITCH, "%s%s is downloaded and verified: switching to it", why, v);
+        else if (f->report_download)
+                plan_set(p, AGENT_STEP_DOWNLOAD, "%sdownloading %s", why, v);
+        else
+                plan_set(p, AGENT_STEP_INSTALL, "%sinstalling %s", why, v);
+}
+
 static void plan_action(const AgentFacts *f, AgentPlan *p) {
         const char *v = str(f->action_version);
 
@@ -384,7 +439,7 @@ static void plan_action(const AgentFacts *f, AgentPlan *p) {
 
         case AGENT_PHASE_LOCKING:
                 if (f->lock_held)
-                        plan_set(p, AGENT_STEP_INSTALL, "slot held: installing %s", v);
+                        plan_install(p, f, v, "slot held: ");
                 else if (f->lock_refused)
                         plan_set(p, AGENT_STEP_IDLE, "the semaphore is full: waiting for a slot to install %s", v);
                 else
@@ -399,8 +454,10 @@ static void plan_action(const AgentFacts *f, AgentPlan *p) {
                 else if (f->install_failed)
                         plan_end(p, f, AGENT_RESULT_FAILURE, false,
                                  "installing %s failed (nothing changed): the next poll tries again", v);
+                else if (f->downloaded && f->update_held)
+                        plan_set(p, AGENT_STEP_IDLE, "%s is downloaded; the server holds the update (maintenance window)", v);
                 else
-                        plan_set(p, AGENT_STEP_INSTALL, "installing %s", v);
+                        plan_install(p, f, v, "");
                 break;
 
         case AGENT_PHASE_CHECKING:
@@ -447,6 +504,7 @@ static void plan_action(const AgentFacts *f, AgentPlan *p) {
 
         case AGENT_PHASE_RELEASING:
                 /* The result was recorded with the step that led here: RESULT_NONE keeps it. */
+                plan_report(p, f, f->action_result);
                 if (f->lock_held)
                         plan_set(p, AGENT_STEP_RELEASE, "verdict on %s recorded: giving the slot back", v);
                 else
@@ -505,10 +563,13 @@ static void plan_channel(const AgentFacts *f, AgentPlan *p) {
                             f->version_floor);
 
         /* 3. */
-        else if (f->running && version_compare(t, f->running) == 0)
+        else if (f->running && version_compare(t, f->running) == 0) {
                 plan_set(p, AGENT_STEP_ACCEPT, "up to date (%s)", t);
-        else if (version_failed_here(f, t))
+                p->report = AGENT_REPORT_SUCCESS;
+        } else if (version_failed_here(f, t)) {
                 plan_set(p, AGENT_STEP_ACCEPT, "%s failed here before: not retried automatically", t);
+                p->report = AGENT_REPORT_FAILURE;
+        }
 
         /* 4. */
         else if (f->paused)
@@ -520,7 +581,18 @@ static void plan_channel(const AgentFacts *f, AgentPlan *p) {
         else if (!p->takes_release)
                 plan_set(p, AGENT_STEP_IDLE, "rollout of %s at %.1f %%, this machine's bucket is %.1f: not yet", t,
                          p->reached, p->wary_bucket);
-        else if (f->strategy == AGENT_STRATEGY_PERIODIC && !f->in_window)
+        else if (f->download_held)
+                plan_set(p, AGENT_STEP_IDLE, "the server says to skip %s for now (download: skip)", t);
+        else if (f->update_held && f->downloaded)
+                plan_set(p, AGENT_STEP_IDLE, "%s is downloaded and verified; the server holds the update (maintenance "
+                         "window unavailable, or update: skip)", t);
+        else if (f->update_held && f->install_failed) {
+                plan_set(p, AGENT_STEP_IDLE, "downloading %s ahead failed: the next poll tries again", t);
+                p->report = f->install_transient ? AGENT_REPORT_NONE : AGENT_REPORT_FAILURE;
+        } else if (f->update_held)
+                plan_set(p, AGENT_STEP_DOWNLOAD, "downloading %s ahead: the server holds the update (maintenance window "
+                         "unavailable, or update: skip)", t);
+        else if (f->strategy == AGENT_STRATEGY_PERIODIC && !f->in_window && !f->forced)
                 plan_set(p, AGENT_STEP_IDLE, "%s is due, but outside every maintenance window", t);
         else if (f->strategy < 0 || f->strategy >= _AGENT_STRATEGY_MAX)
                 plan_set(p, AGENT_STEP_IDLE, "strategy %d is unknown: nothing done", (int) f->strategy);
@@ -528,11 +600,39 @@ static void plan_channel(const AgentFacts *f, AgentPlan *p) {
         /* 5. */
         else {
                 p->new_action = true;
-                plan_set(p, f->strategy == AGENT_STRATEGY_FLEET_LOCK ? AGENT_STEP_LOCK : AGENT_STEP_INSTALL,
-                         "update to %s (rollout at %.1f %%, bucket %.1f): %s%s", t, p->reached, p->wary_bucket,
-                         f->strategy == AGENT_STRATEGY_FLEET_LOCK ? "taking a slot of the semaphore" : "installing",
-                         f->running ? "" : " (the running version is unknown)");
+                (void) snprintf(why, sizeof why, "update to %s (rollout at %.1f %%, bucket %.1f%s%s): ", t, p->reached,
+                                p->wary_bucket, f->forced ? ", forced by the server" : "",
+                                f->running ? "" : ", the running version is unknown");
+                if (f->strategy == AGENT_STRATEGY_FLEET_LOCK)
+                        plan_set(p, AGENT_STEP_LOCK, "%staking a slot of the semaphore", why);
+                else
+                        plan_install(p, f, t, why);
         }
+        if (p->step == AGENT_STEP_REFUSE)
+                p->report = AGENT_REPORT_FAILURE;
+}
+
+static bool phase_is_active(AgentPhase p) {
+        return p != AGENT_PHASE_NONE && p != AGENT_PHASE_DONE;
+}
+
+/* The server asks to cancel: true when the plan is made (CANCEL). */
+static bool plan_cancel(const AgentFacts *f, AgentPlan *p) {
+        if (!f->cancel_requested)
+                return false;
+        if (!phase_is_active(f->phase) || !f->cancel_is_ours) {
+                p->cancel_reply = AGENT_CANCEL_ACCEPT;
+                return false;
+        }
+        if ((f->phase == AGENT_PHASE_LOCKING || f->phase == AGENT_PHASE_INSTALLING) && !f->installed_live &&
+            !f->installed_staged) {
+                plan_set(p, AGENT_STEP_CANCEL, "the server cancelled the update to %s before its switch: stopping%s",
+                         str(f->action_version), f->lock_held ? " and giving the slot back" : "");
+                p->result = AGENT_RESULT_CANCELED;
+                return true;
+        }
+        p->cancel_reply = AGENT_CANCEL_TOO_LATE;
+        return false;
 }
 
 void agent_plan(const AgentFacts *f, AgentPlan *ret) {
@@ -543,7 +643,16 @@ void agent_plan(const AgentFacts *f, AgentPlan *ret) {
 
         p.takes_release = rollout_includes(p.reached, p.wary_bucket);
 
-        if (f->phase == AGENT_PHASE_NONE || f->phase == AGENT_PHASE_DONE)
+        if (plan_cancel(f, &p))
+                ;
+        else if (!phase_is_active(f->phase) && f->confirm_waiting) {
+                if (f->auto_confirm)
+                        plan_set(&p, AGENT_STEP_CONFIRM, "the server waits for this device to confirm an update: "
+                                 "confirming it (AutoConfirm=yes)");
+                else
+                        plan_set(&p, AGENT_STEP_IDLE, "the server waits for this device to confirm an update: confirm it "
+                                 "there, or set AutoConfirm=yes");
+        } else if (!phase_is_active(f->phase))
                 plan_channel(f, &p);
         else if (!f->action_version && f->phase != AGENT_PHASE_RELEASING)
                 /* A state file that names a phase but no version: nothing to install or judge. */
@@ -554,4 +663,26 @@ void agent_plan(const AgentFacts *f, AgentPlan *ret) {
 
         log_debug("agent: %s: %s", agent_step_to_string(p.step), p.reason);
         *ret = p;
+}
+
+/* ---- When to poll again ------------------------------------------------------------------- */
+
+uint64_t agent_next_poll_usec(uint64_t interval_usec, uint64_t server_sleep_usec, unsigned errors, double random01) {
+        const uint64_t second = 1000000ULL;
+        uint64_t b;
+
+        if (random01 < 0 || random01 >= 1 || random01 != random01)
+                random01 = 0.5;
+        if (errors == 0) {
+                b = server_sleep_usec > 0 ? server_sleep_usec : interval_usec;
+                /* ± 10 %: a fleet started together spreads out. */
+                return (uint64_t) ((double) b * (0.9 + 0.2 * random01));
+        }
+        b = interval_usec / 8;
+        b = b < second ? second : b > 300 * second ? 300 * second : b;
+        for (unsigned i = 1; i < errors && b < interval_usec; i++)
+                b *= 2;
+        if (b > interval_usec && interval_usec >= second)
+                b = interval_usec;
+        return b / 2 + (uint64_t) ((double) (b / 2) * random01);
 }

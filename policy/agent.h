@@ -89,6 +89,7 @@ typedef enum AgentResult {
         AGENT_RESULT_NONE,
         AGENT_RESULT_SUCCESS,
         AGENT_RESULT_FAILURE,
+        AGENT_RESULT_CANCELED,          /* the server cancelled the action before its switch */
         _AGENT_RESULT_MAX,
         _AGENT_RESULT_INVALID = -22,
 } AgentResult;
@@ -132,6 +133,19 @@ typedef struct AgentFacts {
         bool booted_target;             /* the running system booted the action's version … */
         bool booted_good;               /* … and mark-good confirmed it */
         bool boot_gave_up;              /* the boot stage passed the target over (failed, or fell back) */
+        AgentResult action_result;      /* the result recorded on the action (RELEASING: what to report) */
+        bool install_transient;         /* install_failed on the network: not a verdict on the bundle */
+        /* What the server says of its offer (hawkBit's deployment; a channel document: all false). */
+        bool download_held;             /* download: skip — nothing is fetched */
+        bool update_held;               /* update: skip, or the maintenance window is unavailable: fetch ahead at most */
+        bool forced;                    /* update: forced — Window= does not hold it back */
+        bool report_download;           /* the back-end reports `downloaded`: DOWNLOAD, then SWITCH, not INSTALL */
+        bool downloaded;                /* a ready slot holds the version (the action's, else the target), fetched
+                                         * and verified, neither live nor next to boot */
+        bool confirm_waiting;           /* the server waits for this device to confirm an action */
+        bool auto_confirm;              /* AutoConfirm=yes */
+        bool cancel_requested;          /* the server asks to cancel an action … */
+        bool cancel_is_ours;            /* … the one in progress */
 } AgentFacts;
 
 typedef enum AgentStep {
@@ -146,11 +160,39 @@ typedef enum AgentStep {
         AGENT_STEP_WAIT_BOOT,           /* staged: the next boot decides (nothing to do until then) */
         AGENT_STEP_RELEASE,             /* give the slot back, then the action is done (result) */
         AGENT_STEP_FINISH,              /* no slot held: the action is done (result) */
+        AGENT_STEP_DOWNLOAD,            /* fetch the version into the inactive slot, verified, not live (new_action: the
+                                         * action starts; none in progress: fetched ahead of the update) */
+        AGENT_STEP_SWITCH,              /* switch live to the slot that already holds the action's version */
+        AGENT_STEP_CANCEL,              /* the server cancelled the action before its switch: result canceled, then
+                                         * RELEASE / FINISH */
+        AGENT_STEP_CONFIRM,             /* AutoConfirm=yes: confirm the action the server holds for confirmation */
         _AGENT_STEP_MAX,
         _AGENT_STEP_INVALID = -22,
 } AgentStep;
 
 const char *agent_step_to_string(AgentStep s);
+
+/* What the back-end tells the server about the offer or the action (a channel has no one to tell). */
+typedef enum AgentReport {
+        AGENT_REPORT_NONE,              /* nothing (yet): no verdict, or a transient failure the next poll retries */
+        AGENT_REPORT_SUCCESS,           /* closed/success: healthy, booted and marked good, or already running it */
+        AGENT_REPORT_FAILURE,           /* closed/failure: unhealthy, refused, failed here before, bundle refused */
+        _AGENT_REPORT_MAX,
+        _AGENT_REPORT_INVALID = -22,
+} AgentReport;
+
+const char *agent_report_to_string(AgentReport r);
+
+/* The answer to a cancellation asked by the server. */
+typedef enum AgentCancelReply {
+        AGENT_CANCEL_NONE,
+        AGENT_CANCEL_ACCEPT,            /* nothing switched (or nothing of ours): cancelled, confirmed */
+        AGENT_CANCEL_TOO_LATE,          /* the action already switched: rejected, its verdict follows */
+        _AGENT_CANCEL_MAX,
+        _AGENT_CANCEL_INVALID = -22,
+} AgentCancelReply;
+
+const char *agent_cancel_reply_to_string(AgentCancelReply c);
 
 typedef struct AgentPlan {
         AgentStep step;
@@ -160,6 +202,8 @@ typedef struct AgentPlan {
         int error;                      /* REFUSE: -ESTALE (target older than what runs, or below the
                                          * floor), -EBADE (serial lower than the one accepted, or the
                                          * same serial with other content) */
+        AgentReport report;             /* to the server: about the action (RELEASE / FINISH) or the offer */
+        AgentCancelReply cancel_reply;  /* to the server, now: the answer to its cancellation */
         bool takes_release;             /* the rollout includes this machine now */
         double reached;                 /* rollout_reached() */
         double wary_bucket;             /* agent_bucket_wary() */
@@ -176,23 +220,43 @@ int agent_serial_check(uint64_t serial, bool same_document, bool last_serial_kno
 /* The next step. The caller carries it out, records what the step says, gathers the facts again
  * (with the step's outcome) and asks again, until IDLE, REFUSE, ACCEPT, WAIT_BOOT or a failed step.
  *
+ * A cancellation first: of the action in progress, in LOCKING or INSTALLING, neither live nor staged
+ * for the next boot → CANCEL (result canceled); of the action in progress after its switch →
+ * cancel_reply TOO_LATE and the action goes on; of anything else → cancel_reply ACCEPT.
+ *
+ * "Install" below is SWITCH when downloaded, DOWNLOAD when report_download, else INSTALL.
+ *
  * An action in progress continues whatever the channel says now:
- *   LOCKING       lock_held → INSTALL; lock_refused → IDLE ("semaphore full"); else LOCK
+ *   LOCKING       lock_held → install; lock_refused → IDLE ("semaphore full"); else LOCK
  *   INSTALLING    installed_live → HEALTH; installed_staged → WAIT_BOOT;
  *                 install_failed → RELEASE (lock held) / FINISH, result failure (not given up:
- *                 the next poll tries again); else INSTALL
+ *                 the next poll tries again; reported unless install_transient);
+ *                 downloaded and update_held → IDLE; else install
  *   CHECKING      running ≠ action_version (rolled back meanwhile) → RELEASE/FINISH failure, give up;
  *                 health −1 → HEALTH; 1 → MARK_GOOD (success); 0 → ROLLBACK (failure, give up)
  *   ROLLING_BACK  running = action_version → ROLLBACK (failure, give up); else RELEASE/FINISH failure
  *   REBOOTING     booted_target and booted_good → RELEASE/FINISH success; boot_gave_up →
  *                 RELEASE/FINISH failure, give up; else WAIT_BOOT
- *   RELEASING     lock_held → RELEASE; else FINISH (the result already recorded)
- * No action (NONE or DONE):
+ *   RELEASING     lock_held → RELEASE; else FINISH (the result already recorded: action_result)
+ * RELEASE / FINISH report success or failure as the result says (canceled: cancel_reply ACCEPT).
+ * No action (NONE or DONE): confirm_waiting → CONFIRM with auto_confirm, else IDLE; otherwise
  *   1. serial < last_serial, or == with other bytes (same_document false) → REFUSE −EBADE
  *   2. target older than running, or below the floor → REFUSE −ESTALE
- *   3. target == running → ACCEPT ("up to date"); target in failed_versions → ACCEPT ("failed here
- *      before: not retried automatically")
- *   4. paused → IDLE; rollout not including the wary bucket → IDLE; periodic outside every window → IDLE
- *   5. a new action on target: fleet-lock → LOCK, otherwise INSTALL.
+ *   3. target == running → ACCEPT ("up to date", report success); target in failed_versions → ACCEPT
+ *      ("failed here before: not retried automatically", report failure)
+ *   4. paused → IDLE; rollout not including the wary bucket → IDLE; download_held → IDLE;
+ *      update_held → DOWNLOAD ahead (no action; IDLE once downloaded, or after a failure);
+ *      periodic outside every window and not forced → IDLE
+ *   5. a new action on target: fleet-lock → LOCK, otherwise install.
+ * REFUSE reports failure.
  * takes_release, reached and wary_bucket are filled in every case (dry runs and status show them). */
 void agent_plan(const AgentFacts *f, AgentPlan *ret);
+
+/* ---- When to poll again ------------------------------------------------------------------- */
+
+/* The daemon's delay before its next poll, in µs. After a success: the server's polling interval
+ * (server_sleep_usec, hawkBit's config.polling.sleep; 0: none given) or else Interval=, ± 10 %.
+ * After `errors` failures in a row: a backoff that starts at Interval=/8 (at least 1 s, at most
+ * 5 min), doubles with each failure up to Interval=, and is jittered into [b/2, b] so that a fleet
+ * cut off together does not come back together. random01: a uniform number in [0, 1). */
+uint64_t agent_next_poll_usec(uint64_t interval_usec, uint64_t server_sleep_usec, unsigned errors, double random01);

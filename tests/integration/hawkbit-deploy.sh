@@ -93,7 +93,7 @@ EOF
 make_bundle 2
 offer 5 2
 dry=$("$OSUPDATE" agent --dry-run --json --config "$CONF" 2>&1) || true
-is "--dry-run: would install 2 from the hawkBit action" "$(jq -r '[.step, .channel.name, .channel.serial, .channel.version] | join(" ")' <<<"$dry" 2>&1)" "install hawkbit 5 2"
+is "--dry-run: would install 2 from the hawkBit action" "$(jq -r '[.step, .channel.name, .channel.serial, .channel.version] | join(" ")' <<<"$dry" 2>&1)" "download hawkbit 5 2"
 is "--dry-run: sent nothing to the server" "$(jq -r 'select(.method != "GET") | .path' "$T/ddi.log" | wc -l)" 0
 is "--dry-run: 1 stays live" "$(live)" 1
 agent
@@ -103,6 +103,10 @@ is "deployment: exactly one closed feedback, success" "$(closed 5)" success
 is "deployment: nothing was closed when the health check ran" "$(cat "$T/closed-at-check" 2>/dev/null)" 0
 first=$(feedback 5 | head -n1 | jq -r .execution)
 is "deployment: the first feedback is proceeding" "$first" proceeding
+is "deployment: the order of the feedback" "$(feedback 5 | jq -r .execution | uniq | paste -sd' ')" \
+        "proceeding downloaded proceeding closed"
+is "deployment: download progress reported, 100 % last" \
+        "$(jq -r 'select(.method == "POST") | .body.status.result.progress | select(.) | "\(.cnt)/\(.of)"' "$T/ddi.log" | tail -n1)" 100/100
 is "deployment: the action id names the hawkBit action" "$(jq -r '.history[-1].id' "$T/state/agent.json")" "hawkbit/5/2"
 dl=$(jq -r 'select(.path | test("/softwaremodules/.*/artifacts/os-2.osup$")) | .headers.Authorization' "$T/ddi.log" | sort -u)
 is "deployment: the artifact download carries the target token" "$dl" "TargetToken $TOKEN"

@@ -386,9 +386,12 @@ static void test_strings(void **state) {
         static const char *const strategies[] = { "immediate", "periodic", "fleet-lock" };
         static const char *const phases[] = { "none",      "locking",      "installing", "checking",
                                               "rebooting", "rolling-back", "releasing",  "done" };
-        static const char *const results[] = { "none", "success", "failure" };
-        static const char *const steps[] = { "idle",      "refuse",   "accept",    "lock",    "install", "health",
-                                             "mark-good", "rollback", "wait-boot", "release", "finish" };
+        static const char *const results[] = { "none", "success", "failure", "canceled" };
+        static const char *const steps[] = { "idle",      "refuse",   "accept",    "lock",     "install",
+                                             "health",    "mark-good", "rollback", "wait-boot", "release",
+                                             "finish",    "download", "switch",    "cancel",   "confirm" };
+        static const char *const reports[] = { "none", "success", "failure" };
+        static const char *const cancels[] = { "none", "accept", "too-late" };
 
         assert_int_equal(ELEMENTSOF(strategies), _AGENT_STRATEGY_MAX);
         assert_int_equal(ELEMENTSOF(phases), _AGENT_PHASE_MAX);
@@ -409,6 +412,14 @@ static void test_strings(void **state) {
         }
         for (int i = 0; i < _AGENT_STEP_MAX; i++)
                 assert_string_equal(agent_step_to_string((AgentStep) i), steps[i]);
+        assert_int_equal(ELEMENTSOF(reports), _AGENT_REPORT_MAX);
+        assert_int_equal(ELEMENTSOF(cancels), _AGENT_CANCEL_MAX);
+        for (int i = 0; i < _AGENT_REPORT_MAX; i++)
+                assert_string_equal(agent_report_to_string((AgentReport) i), reports[i]);
+        for (int i = 0; i < _AGENT_CANCEL_MAX; i++)
+                assert_string_equal(agent_cancel_reply_to_string((AgentCancelReply) i), cancels[i]);
+        assert_null(agent_report_to_string(_AGENT_REPORT_MAX));
+        assert_null(agent_cancel_reply_to_string(_AGENT_CANCEL_INVALID));
 
         assert_null(agent_strategy_to_string(_AGENT_STRATEGY_MAX));
         assert_null(agent_strategy_to_string(_AGENT_STRATEGY_INVALID));
@@ -566,6 +577,135 @@ static const PlanRow plan_rows[] = {
 };
 /* clang-format on */
 
+/* The server's side (hawkBit): its handling of the offer, cancellations, confirmation, and what
+ * the agent reports. Columns: step, result, report, cancel reply, new action. */
+typedef struct ServerRow {
+        const char *name;
+        AgentFacts f;
+        AgentStep step;
+        AgentResult result;
+        AgentReport report;
+        AgentCancelReply cancel;
+        bool new_action;
+        const char *reason;
+} ServerRow;
+
+#define HB BASE, .report_download = true
+
+/* clang-format off */
+static const ServerRow server_rows[] = {
+        /* Offers: attempt (the agent's own rules) and forced (Window= does not hold it back). */
+        { "attempt: download first", { HB }, AGENT_STEP_DOWNLOAD, 0, 0, 0, true, "downloading 2.1" },
+        { "attempt, periodic, outside the windows", { HB, .strategy = AGENT_STRATEGY_PERIODIC }, AGENT_STEP_IDLE, 0, 0, 0, false, "outside every maintenance window" },
+        { "forced, periodic, outside the windows", { HB, .strategy = AGENT_STRATEGY_PERIODIC, .forced = true }, AGENT_STEP_DOWNLOAD, 0, 0, 0, true, "forced by the server" },
+        { "forced still takes a slot of the semaphore", { HB, .strategy = AGENT_STRATEGY_FLEET_LOCK, .forced = true }, AGENT_STEP_LOCK, 0, 0, 0, true, NULL },
+        { "channel back-end: one step", { BASE }, AGENT_STEP_INSTALL, 0, 0, 0, true, NULL },
+        { "already downloaded: switch", { HB, .downloaded = true }, AGENT_STEP_SWITCH, 0, 0, 0, true, "switching" },
+        /* skip, and the maintenance window. */
+        { "download: skip", { HB, .download_held = true }, AGENT_STEP_IDLE, 0, 0, 0, false, "download: skip" },
+        { "download: skip and update held", { HB, .download_held = true, .update_held = true }, AGENT_STEP_IDLE, 0, 0, 0, false, "skip" },
+        { "window unavailable: download ahead", { HB, .update_held = true }, AGENT_STEP_DOWNLOAD, 0, 0, 0, false, "ahead" },
+        { "window unavailable, downloaded: wait", { HB, .update_held = true, .downloaded = true }, AGENT_STEP_IDLE, 0, 0, 0, false, "holds the update" },
+        { "window unavailable, download failed on the network", { HB, .update_held = true, .install_failed = true, .install_transient = true },
+          AGENT_STEP_IDLE, 0, AGENT_REPORT_NONE, 0, false, "tries again" },
+        { "window unavailable, bundle refused", { HB, .update_held = true, .install_failed = true }, AGENT_STEP_IDLE, 0, AGENT_REPORT_FAILURE, 0, false, NULL },
+        { "window available again: switch to what was fetched", { HB, .downloaded = true }, AGENT_STEP_SWITCH, 0, 0, 0, true, NULL },
+        { "window unavailable mid-action, downloaded", { ACTION(AGENT_PHASE_INSTALLING), .report_download = true, .update_held = true, .downloaded = true },
+          AGENT_STEP_IDLE, 0, 0, 0, false, "holds the update" },
+        { "installing, downloaded", { ACTION(AGENT_PHASE_INSTALLING), .report_download = true, .downloaded = true }, AGENT_STEP_SWITCH, 0, 0, 0, false, NULL },
+        { "installing, not downloaded", { ACTION(AGENT_PHASE_INSTALLING), .report_download = true }, AGENT_STEP_DOWNLOAD, 0, 0, 0, false, NULL },
+        { "locking, slot held, downloaded", { ACTION(AGENT_PHASE_LOCKING), .lock_held = true, .downloaded = true }, AGENT_STEP_SWITCH, 0, 0, 0, false, "slot held" },
+        /* Reports. */
+        { "offered what runs: success", { HB, .running = "2.1" }, AGENT_STEP_ACCEPT, 0, AGENT_REPORT_SUCCESS, 0, false, "up to date" },
+        { "offered what failed here: failure", { HB, .failed_versions = failed_21, .n_failed_versions = 1 }, AGENT_STEP_ACCEPT, 0, AGENT_REPORT_FAILURE, 0, false, NULL },
+        { "offered a downgrade: failure", { HB, .target = "1.9" }, AGENT_STEP_REFUSE, 0, AGENT_REPORT_FAILURE, 0, false, "older" },
+        { "healthy: success only at the end", { ACTION(AGENT_PHASE_CHECKING), .running = "2.1", .health = 1 }, AGENT_STEP_MARK_GOOD, AGENT_RESULT_SUCCESS, AGENT_REPORT_NONE, 0, false, NULL },
+        { "released after success", { ACTION(AGENT_PHASE_RELEASING), .action_result = AGENT_RESULT_SUCCESS }, AGENT_STEP_FINISH, 0, AGENT_REPORT_SUCCESS, 0, false, NULL },
+        { "released after failure", { ACTION(AGENT_PHASE_RELEASING), .lock_held = true, .action_result = AGENT_RESULT_FAILURE }, AGENT_STEP_RELEASE, 0, AGENT_REPORT_FAILURE, 0, false, NULL },
+        { "booted and good", { ACTION(AGENT_PHASE_REBOOTING), .booted_target = true, .booted_good = true, .running = "2.1" }, AGENT_STEP_FINISH, AGENT_RESULT_SUCCESS, AGENT_REPORT_SUCCESS, 0, false, NULL },
+        { "staged: nothing reported yet", { ACTION(AGENT_PHASE_REBOOTING) }, AGENT_STEP_WAIT_BOOT, 0, AGENT_REPORT_NONE, 0, false, NULL },
+        { "boot gave up", { ACTION(AGENT_PHASE_REBOOTING), .boot_gave_up = true }, AGENT_STEP_FINISH, AGENT_RESULT_FAILURE, AGENT_REPORT_FAILURE, 0, false, NULL },
+        { "rolled back", { ACTION(AGENT_PHASE_ROLLING_BACK), .running = "2.0" }, AGENT_STEP_FINISH, AGENT_RESULT_FAILURE, AGENT_REPORT_FAILURE, 0, false, NULL },
+        { "install failed on the network: not reported", { ACTION(AGENT_PHASE_INSTALLING), .install_failed = true, .install_transient = true },
+          AGENT_STEP_FINISH, AGENT_RESULT_FAILURE, AGENT_REPORT_NONE, 0, false, "tries again" },
+        { "bundle refused: reported", { ACTION(AGENT_PHASE_INSTALLING), .install_failed = true }, AGENT_STEP_FINISH, AGENT_RESULT_FAILURE, AGENT_REPORT_FAILURE, 0, false, NULL },
+        /* Cancellations. */
+        { "cancel, nothing in progress", { HB, .cancel_requested = true, .target = NULL }, AGENT_STEP_IDLE, 0, 0, AGENT_CANCEL_ACCEPT, false, NULL },
+        { "cancel while waiting for a slot", { ACTION(AGENT_PHASE_LOCKING), .cancel_requested = true, .cancel_is_ours = true },
+          AGENT_STEP_CANCEL, AGENT_RESULT_CANCELED, 0, 0, false, "before its switch" },
+        { "cancel while installing, slot held", { ACTION(AGENT_PHASE_INSTALLING), .lock_held = true, .downloaded = true, .cancel_requested = true, .cancel_is_ours = true },
+          AGENT_STEP_CANCEL, AGENT_RESULT_CANCELED, 0, 0, false, "giving the slot back" },
+        { "cancel after the switch: too late", { ACTION(AGENT_PHASE_INSTALLING), .installed_live = true, .running = "2.1", .cancel_requested = true, .cancel_is_ours = true },
+          AGENT_STEP_HEALTH, 0, 0, AGENT_CANCEL_TOO_LATE, false, NULL },
+        { "cancel while checking: too late", { ACTION(AGENT_PHASE_CHECKING), .running = "2.1", .cancel_requested = true, .cancel_is_ours = true },
+          AGENT_STEP_HEALTH, 0, 0, AGENT_CANCEL_TOO_LATE, false, NULL },
+        { "cancel when staged for the boot: too late", { ACTION(AGENT_PHASE_REBOOTING), .cancel_requested = true, .cancel_is_ours = true },
+          AGENT_STEP_WAIT_BOOT, 0, 0, AGENT_CANCEL_TOO_LATE, false, NULL },
+        { "cancel of another action", { ACTION(AGENT_PHASE_CHECKING), .running = "2.1", .cancel_requested = true },
+          AGENT_STEP_HEALTH, 0, 0, AGENT_CANCEL_ACCEPT, false, NULL },
+        { "cancelled action released: confirmed", { ACTION(AGENT_PHASE_RELEASING), .action_result = AGENT_RESULT_CANCELED },
+          AGENT_STEP_FINISH, 0, AGENT_REPORT_NONE, AGENT_CANCEL_ACCEPT, false, NULL },
+        /* Confirmation. */
+        { "waits for confirmation, AutoConfirm=no", { HB, .target = NULL, .confirm_waiting = true }, AGENT_STEP_IDLE, 0, 0, 0, false, "AutoConfirm=yes" },
+        { "waits for confirmation, AutoConfirm=yes", { HB, .target = NULL, .confirm_waiting = true, .auto_confirm = true }, AGENT_STEP_CONFIRM, 0, 0, 0, false, "confirming" },
+};
+/* clang-format on */
+
+static void test_plan_server(void **state) {
+        for (size_t i = 0; i < ELEMENTSOF(server_rows); i++) {
+                const ServerRow *row = &server_rows[i];
+                AgentPlan p;
+
+                memset(&p, 0xaa, sizeof p);
+                agent_plan(&row->f, &p);
+                print_message("server: %-52s -> %-9s %-8s report %-7s cancel %-8s%s | %s\n", row->name,
+                              agent_step_to_string(p.step), agent_result_to_string(p.result), agent_report_to_string(p.report),
+                              agent_cancel_reply_to_string(p.cancel_reply), p.new_action ? " new" : "", p.reason);
+                assert_string_equal(agent_step_to_string(p.step), agent_step_to_string(row->step));
+                assert_int_equal(p.result, row->result);
+                assert_int_equal(p.report, row->report);
+                assert_int_equal(p.cancel_reply, row->cancel);
+                assert_int_equal(p.new_action, row->new_action);
+                assert_null(strstr(p.reason, "(null)"));
+                if (row->reason && !strstr(p.reason, row->reason))
+                        fail_msg("%s: reason \"%s\" lacks \"%s\"", row->name, p.reason, row->reason);
+        }
+}
+
+/* The delay before the next poll: the server's interval wins, ± 10 %; failures back off with jitter. */
+static void test_next_poll(void **state) {
+        const uint64_t s = 1000000ULL, interval = 3600 * s;
+
+        assert_int_equal(agent_next_poll_usec(interval, 0, 0, 0.5), interval);
+        assert_int_equal(agent_next_poll_usec(interval, 0, 0, 0), interval * 9 / 10);
+        assert_true(agent_next_poll_usec(interval, 0, 0, 0.999999) <= interval * 11 / 10);
+        assert_int_equal(agent_next_poll_usec(interval, 30 * s, 0, 0.5), 30 * s);
+        /* Backoff: Interval=/8 capped at 5 min, doubling to Interval=, into [b/2, b]. */
+        assert_int_equal(agent_next_poll_usec(interval, 30 * s, 1, 0), 150 * s);
+        assert_int_equal(agent_next_poll_usec(interval, 0, 1, 0.999999999) / s, 299);
+        assert_int_equal(agent_next_poll_usec(interval, 0, 2, 0), 300 * s);
+        assert_int_equal(agent_next_poll_usec(interval, 0, 4, 0), 1200 * s);
+        assert_int_equal(agent_next_poll_usec(interval, 0, 5, 0), 1800 * s);
+        assert_int_equal(agent_next_poll_usec(interval, 0, 60, 0), 1800 * s);
+        assert_int_equal(agent_next_poll_usec(interval, 0, UINT32_MAX, 0), 1800 * s);
+        /* Short intervals: at least 1 s before jitter. */
+        assert_int_equal(agent_next_poll_usec(4 * s, 0, 1, 0), s / 2);
+        assert_int_equal(agent_next_poll_usec(4 * s, 0, 2, 0), s);
+        assert_int_equal(agent_next_poll_usec(4 * s, 0, 9, 0), 2 * s);
+        /* A bad random number is taken as 0.5, never as a huge factor. */
+        assert_int_equal(agent_next_poll_usec(interval, 0, 0, 7), interval);
+        assert_int_equal(agent_next_poll_usec(interval, 0, 0, -1), interval);
+        /* Jitter: spread over the range, not one value. */
+        uint64_t lo = UINT64_MAX, hi = 0;
+        for (int i = 0; i < 100; i++) {
+                uint64_t d = agent_next_poll_usec(8 * s, 0, 3, i / 100.0);
+                lo = MIN(lo, d);
+                hi = MAX(hi, d);
+        }
+        assert_int_equal(lo, 2 * s);
+        assert_true(hi > 39 * s / 10 && hi < 4 * s);
+}
+
 static void test_plan(void **state) {
         assert_true(ELEMENTSOF(plan_rows) >= 30);
 
@@ -696,6 +836,8 @@ int main(void) {
                 cmocka_unit_test(test_plan),
                 cmocka_unit_test(test_plan_nulls),
                 cmocka_unit_test(test_plan_walk),
+                cmocka_unit_test(test_plan_server),
+                cmocka_unit_test(test_next_poll),
         };
         return tu_run_group_tests(tests, NULL, NULL);
 }

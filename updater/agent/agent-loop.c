@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -63,6 +64,16 @@ typedef struct Poll {
         bool hawkbit;
         Config dl_cfg;
         char **dl_headers;
+        HawkbitPoll hb;                 /* what the last poll of the server found */
+        uint64_t server_sleep_usec;     /* its config.polling.sleep (0: none) */
+        struct {                        /* progress reports of the download under way */
+                uint64_t action;
+                const char *version;
+                int pct;
+                uint64_t at;
+                unsigned sent;
+                bool off;
+        } progress;
 } Poll;
 
 static void poll_done(Poll *p) {
@@ -75,6 +86,7 @@ static void poll_done(Poll *p) {
         free(p->health_output);
         free(p->install_output);
         strv_free(p->dl_headers);
+        hawkbit_poll_done(&p->hb);
 }
 
 static char *mfree_str(char *s) {
@@ -236,6 +248,18 @@ static int gather_world(Poll *p) {
         return 0;
 }
 
+/* The hawkBit action id of an agent action id "hawkbit/<actionId>/<version>"; 0: not one. */
+static uint64_t hawkbit_action_of(const char *id) {
+        uint64_t n = 0;
+        char *end = NULL;
+
+        if (!id || strncmp(id, "hawkbit/", 8) != 0)
+                return 0;
+        errno = 0;
+        n = strtoull(id + 8, &end, 10);
+        return errno == 0 && end && *end == '/' ? n : 0;
+}
+
 static void facts_fill(Poll *p, AgentFacts *f, const char *const *failed, size_t n_failed) {
         const AgentAction *act = &p->st.action;
         const Channel *c = p->channel;
@@ -272,11 +296,33 @@ static void facts_fill(Poll *p, AgentFacts *f, const char *const *failed, size_t
                 uint32_t next;
                 (void) window_facts(&p->cfg->agent, p->now, &f->in_window, &next);
         }
+        f->action_result = act->result;
+        f->install_transient = p->install_failed && source_network_error(p->install_error);
+        if (p->hawkbit) {
+                const HawkbitOffer *o = p->hb.offer;
+
+                f->report_download = true;
+                f->auto_confirm = p->cfg->hawkbit.auto_confirm;
+                f->confirm_waiting = p->hb.confirm_id != 0;
+                f->cancel_requested = p->hb.cancel_id != 0;
+                f->cancel_is_ours = f->cancel_requested && hawkbit_action_of(act->id) == p->hb.cancel_id;
+                if (o && c) {
+                        f->download_held = o->download_held;
+                        f->update_held = o->update_held;
+                        f->forced = o->forced;
+                }
+        }
+        {
+                /* Fetched and verified, neither live nor next to boot: the action's version, else the target. */
+                const char *v = is_active_phase(act->phase) ? act->version : c ? c->version : NULL;
+                slot = slot_holding(&p->dev, v);
+                f->downloaded = v && slot >= 0 && p->dev.staged == slot && p->dev.next_boot != slot &&
+                                !(p->running && strcmp(p->running, v) == 0);
+        }
         if (act->version) {
                 f->installed_live = p->running && strcmp(p->running, act->version) == 0;
                 slot = slot_holding(&p->dev, act->version);
-                f->installed_staged = !f->installed_live && slot >= 0 &&
-                                      (p->dev.staged == slot || p->dev.next_boot == slot);
+                f->installed_staged = !f->installed_live && slot >= 0 && p->dev.next_boot == slot;
                 /* REBOOTING: what the boot made of it. */
                 f->booted_target = f->installed_live && slot >= 0 && p->dev.booted == slot;
                 f->booted_good = f->booted_target && p->dev.slots[slot].good;
@@ -316,54 +362,237 @@ static int lock_client(Poll *p) {
         return lock_client_new(p->cfg, &p->lock);
 }
 
-/* Every URL of the channel in turn (the first, then the mirrors), on network failures only. */
-static int install(Poll *p) {
-        _cleanup_(apply_result_done) ApplyResult res = { .slot = -1 };
-        const Channel *c = p->channel;
-        int r = -ENOENT;
+/* ---- Backend=hawkbit ----------------------------------------------------------------------- */
 
-        if (!c || !c->version || strcmp(c->version, p->st.action.version) != 0) {
-                _cleanup_free_ char *why = NULL;
-                if (asprintf(&why, "the channel no longer offers %s%s%s%s", p->st.action.version, c ? " (it names " : "",
-                             c ? c->version ?: "?" : "", c ? ")" : "") < 0)
+/* Feedback on an action; a failure to deliver is a warning (the next poll heals a lost verdict:
+ * the server offers the action again and the planner reports it again). */
+static void hawkbit_send(const Poll *p, uint64_t action, const HawkbitFeedback *fb) {
+        int r;
+
+        if (!p->hawkbit || action == 0 || p->o->dry_run)
+                return;
+        r = hawkbit_feedback(p->cfg, p->machine_id, action, fb);
+        if (r < 0)
+                log_warning("Cannot send feedback %s/%s on hawkBit action %" PRIu64 ": %s", fb->execution, fb->finished, action,
+                            log_detail() ?: strerror(-r));
+        else if (r > 0)
+                log_info("hawkBit action %" PRIu64 " is over on the server already: nothing more to report.", action);
+        else
+                log_debug("hawkBit action %" PRIu64 ": sent %s/%s%s.", action, fb->execution, fb->finished,
+                          fb->cancel ? " (cancelAction)" : "");
+}
+
+static void hawkbit_report(const Poll *p, uint64_t action, const char *execution, const char *finished, const char *details) {
+        hawkbit_send(p, action, &(HawkbitFeedback) { .execution = execution, .finished = finished, .details = details });
+}
+
+/* The action a report is about: the one in progress, else the server's offer. */
+static uint64_t hawkbit_subject(const Poll *p) {
+        uint64_t a = hawkbit_action_of(p->st.action.id);
+
+        if (a != 0 && is_active_phase(p->st.action.phase))
+                return a;
+        return p->hawkbit && p->channel ? p->channel->serial : 0;
+}
+
+/* The planner's report: closed + success or failure (never closed + none: hawkBit reads it as success). */
+static void hawkbit_closed(const Poll *p, uint64_t action, AgentReport report, const char *details) {
+        if (report == AGENT_REPORT_SUCCESS)
+                hawkbit_report(p, action, "closed", "success", details ?: "osupdate: healthy");
+        else if (report == AGENT_REPORT_FAILURE)
+                hawkbit_report(p, action, "closed", "failure", details ?: "osupdate: failed");
+}
+
+/* The planner's answer to a cancellation, sent once: the request is then settled for this poll. */
+static void hawkbit_cancel_reply(Poll *p, const AgentPlan *plan) {
+        uint64_t id = p->hb.cancel_id ?: hawkbit_action_of(p->st.action.id);
+        _cleanup_free_ char *why = NULL;
+
+        if (plan->cancel_reply == AGENT_CANCEL_NONE)
+                return;
+        if (plan->cancel_reply == AGENT_CANCEL_ACCEPT) {
+                if (asprintf(&why, "osupdate: cancelled before any switch; %s stays live", p->running ?: "the running version") < 0)
+                        why = NULL;
+                hawkbit_send(p, id, &(HawkbitFeedback) { .cancel = true, .execution = "closed", .finished = "success",
+                                                         .details = why });
+                say(p, "Confirmed the cancellation of hawkBit action %" PRIu64 ".", id);
+        } else {
+                if (asprintf(&why, "osupdate: too late to cancel: %s already switched (%s); the verdict follows",
+                             p->st.action.version ?: "?", agent_phase_to_string(p->st.action.phase) ?: "?") < 0)
+                        why = NULL;
+                hawkbit_send(p, id, &(HawkbitFeedback) { .cancel = true, .execution = "rejected", .finished = "none",
+                                                         .details = why });
+                say(p, "Too late to cancel hawkBit action %" PRIu64 ": %s already switched.", id, p->st.action.version ?: "?");
+        }
+        p->hb.cancel_id = 0;
+}
+
+/* Polls the server and builds the channel the planner judges from the deployment it offers (none:
+ * p->channel stays NULL); a cancellation or a confirmation request is kept in p->hb. */
+static int hawkbit_load(Poll *p) {
+        _cleanup_(channel_freep) Channel *c = NULL;
+        _cleanup_free_ char *auth = NULL, *id = NULL;
+        HawkbitOffer *o;
+        size_t n;
+        int r;
+
+        if (!p->dl_headers) {
+                r = hawkbit_auth_header(p->cfg, &auth);
+                if (r < 0)
+                        return r;
+        }
+        if (auth) {
+                n = strv_length(p->cfg->network.headers);
+                p->dl_headers = calloc(n + 2, sizeof(char *));
+                if (!p->dl_headers)
                         return -ENOMEM;
-                set_string(&p->st.action.output, why);
-                p->install_failed = true;
-                p->install_error = -ESTALE;
+                for (size_t i = 0; i < n; i++)
+                        if (!(p->dl_headers[i] = strdup(p->cfg->network.headers[i])))
+                                return -ENOMEM;
+                p->dl_headers[n] = TAKE_PTR(auth);
+                p->dl_cfg = *p->cfg;
+                p->dl_cfg.network.headers = p->dl_headers;
+        }
+        p->channel = channel_free(p->channel);
+        hawkbit_poll_done(&p->hb);
+        r = hawkbit_poll(p->cfg, p->machine_id, p->o->dry_run, &p->hb);
+        if (r < 0)
+                return r;
+        p->server_sleep_usec = p->hb.sleep_usec;
+        o = p->hb.offer;
+        if (!o)
+                return 0;
+        if (!o->problem && !version_is_valid(o->version))
+                o->problem = strdup("the deployment's version is not a version osupdate accepts");
+        if (o->problem) {
+                log_error("hawkBit action %" PRIu64 ": %s", o->action_id, o->problem);
+                hawkbit_report(p, o->action_id, "closed", "failure", o->problem);
                 return 0;
         }
-        for (size_t i = 0; c->urls[i]; i++) {
-                InstallOptions io = {
-                        .source = c->urls[i],
-                        .activate = true,
-                        .expect_size = c->size,
-                        .expect_sha256 = c->sha256,
-                };
+        c = calloc(1, sizeof(Channel));
+        if (!c || !(c->name = strdup("hawkbit")) || !(c->version = strdup(o->version)) ||
+            !(c->urls = calloc(2, sizeof(char *))) || !(c->urls[0] = strdup(o->url)))
+                return -ENOMEM;
+        c->serial = o->action_id;
+        c->size = o->size;
+        memcpy(c->sha256, o->sha256, sizeof c->sha256);
+        c->rollout = (Rollout) { .percent = 100 };
+        if (asprintf(&id, "hawkbit/%" PRIu64 "/%s", o->action_id, o->version) < 0)
+                return -ENOMEM;
+        if (EVP_Digest(id, strlen(id), c->digest, NULL, EVP_sha256(), NULL) != 1)
+                return -ENOMEM;
+        p->channel = TAKE_PTR(c);
+        return 0;
+}
 
-                apply_result_done(&res);
-                res = (ApplyResult) { .slot = -1 };
-                say(p, "Installing %s from %s …", c->version, c->urls[i]);
-                log_detail_clear();
-                r = update_apply(p->dl_headers ? &p->dl_cfg : p->cfg, p->keyring, &io, &res);
-                if (r >= 0 || !source_network_error(r))
-                        break;
-                log_warning("%s: %s", c->urls[i], log_detail() ?: strerror(-r));
+/* Download progress as `proceeding` with result.progress {cnt: percent, of: 100}: at the start,
+ * then at most every 10 % and 2 s, at most 12 times a download (hawkBit keeps 1000 status entries
+ * an action); given 5 s each, and given up for this download after one fails. */
+static void hawkbit_progress(uint64_t done, uint64_t total, void *userdata) {
+        Poll *p = userdata;
+        uint64_t now = now_msec();
+        int pct = total > 0 ? (int) MIN(done * 100 / total, (uint64_t) 100) : 0;
+        char details[160];
+        int r;
+
+        if (p->progress.off || p->progress.sent >= 12 || (p->progress.sent > 0 && (pct < p->progress.pct + 10 ||
+                                                                                     now < p->progress.at + 2000)))
+                return;
+        (void) snprintf(details, sizeof details, "osupdate: downloading %s: %d %% (%.1f of %.1f MiB)", p->progress.version ?: "?",
+                        pct, (double) done / 1048576.0, (double) total / 1048576.0);
+        r = hawkbit_feedback(p->cfg, p->machine_id, p->progress.action,
+                             &(HawkbitFeedback) { .execution = "proceeding", .finished = "none", .details = details,
+                                                  .progress_cnt = pct, .progress_of = 100, .quick = true });
+        if (r < 0) {
+                log_debug("Progress report failed (%s): no more for this download.", log_detail() ?: strerror(-r));
+                p->progress.off = true;
+                return;
         }
+        p->progress.sent++;
+        p->progress.pct = pct;
+        p->progress.at = now;
+}
+
+typedef enum InstallMode {
+        INSTALL_LIVE,           /* download, verify, switch live (staged for the next boot if it must) */
+        INSTALL_DOWNLOAD,       /* download and verify into the inactive slot, staged, not live */
+        INSTALL_SWITCH,         /* switch live to the slot that holds it already */
+} InstallMode;
+
+static void install_failed(Poll *p, int error, const char *why) {
+        if (is_active_phase(p->st.action.phase))
+                set_string(&p->st.action.output, why);
+        set_string(&p->install_output, why);
+        p->install_failed = true;
+        p->install_error = error;
+}
+
+/* Every URL of the channel in turn (the first, then the mirrors), on network failures only. The
+ * version: the action's, else (a download ahead of the update) the channel's. */
+static int install(Poll *p, InstallMode mode) {
+        _cleanup_(apply_result_done) ApplyResult res = { .slot = -1 };
+        const Channel *c = p->channel;
+        bool active = is_active_phase(p->st.action.phase);
+        const char *v = active ? p->st.action.version : c ? c->version : NULL;
+        _cleanup_free_ char *why = NULL;
+        uint64_t subject = p->hawkbit ? hawkbit_subject(p) : 0;
+        int r = -ENOENT;
+
+        if (mode == INSTALL_SWITCH) {
+                say(p, "Switching to the downloaded %s …", v ?: "?");
+                log_detail_clear();
+                r = update_apply_staged(p->cfg, p->keyring, &res);
+        } else if (!c || !c->version || !v || strcmp(c->version, v) != 0) {
+                if (asprintf(&why, "the channel no longer offers %s%s%s%s", v ?: "?", c ? " (it names " : "",
+                             c ? c->version ?: "?" : "", c ? ")" : "") < 0)
+                        return -ENOMEM;
+                install_failed(p, -ESTALE, why);
+                return 0;
+        } else
+                for (size_t i = 0; c->urls[i]; i++) {
+                        InstallOptions io = {
+                                .source = c->urls[i],
+                                .activate = mode == INSTALL_LIVE,
+                                .expect_size = c->size,
+                                .expect_sha256 = c->sha256,
+                                .progress = subject ? hawkbit_progress : NULL,
+                                .userdata = p,
+                        };
+
+                        apply_result_done(&res);
+                        res = (ApplyResult) { .slot = -1 };
+                        p->progress = (typeof(p->progress)) { .action = subject, .version = v };
+                        say(p, "%s %s from %s …", mode == INSTALL_LIVE ? "Installing" : "Downloading", v, c->urls[i]);
+                        log_detail_clear();
+                        r = update_apply(p->dl_headers ? &p->dl_cfg : p->cfg, p->keyring, &io, &res);
+                        if (r >= 0 || !source_network_error(r))
+                                break;
+                        log_warning("%s: %s", c->urls[i], log_detail() ?: strerror(-r));
+                }
         if ((r == -EOPNOTSUPP || r == -ELIBACC) && res.staged_only) {
-                say(p, "Staged %s for the next boot: %s", c->version, log_detail() ?: "it cannot go live now");
+                say(p, "Staged %s for the next boot: %s", v, log_detail() ?: "it cannot go live now");
+                if (asprintf(&why, "osupdate: %s is staged for the next boot (%s); the verdict follows that boot", v,
+                             log_detail() ?: "it cannot go live now") >= 0)
+                        hawkbit_report(p, subject, "proceeding", "none", why);
                 return 0;
         }
         if (r < 0) {
-                _cleanup_free_ char *why = NULL;
-                if (asprintf(&why, "install failed: %s", log_detail() ?: strerror(-r)) < 0)
+                if (asprintf(&why, "%s failed: %s", mode == INSTALL_DOWNLOAD ? "download" : "install", log_detail() ?: strerror(-r)) < 0)
                         return -ENOMEM;
                 log_error("%s", why);
-                set_string(&p->st.action.output, why);
-                p->install_failed = true;
-                p->install_error = r;
+                install_failed(p, r, why);
+                return 0;
+        }
+        if (mode == INSTALL_DOWNLOAD) {
+                say(p, "Downloaded and verified %s into slot %s.", v, slot_name(res.slot));
+                if (asprintf(&why, "osupdate: %s downloaded into slot %s; its SHA-256 and signatures verified", v,
+                             slot_name(res.slot)) >= 0)
+                        hawkbit_report(p, subject, "downloaded", "none", why);
                 return 0;
         }
         say(p, "Updated live: %s -> %s (slot %s).", res.previous_version ?: "?", res.version ?: "?", slot_name(res.slot));
+        if (asprintf(&why, "osupdate: %s is live (slot %s); running the health checks", v, slot_name(res.slot)) >= 0)
+                hawkbit_report(p, subject, "proceeding", "none", why);
         return 0;
 }
 
@@ -389,113 +618,6 @@ static int health(Poll *p) {
         return 0;
 }
 
-/* ---- Backend=hawkbit ----------------------------------------------------------------------- */
-
-static bool strv_contains(char *const *l, const char *s) {
-        for (; l && *l && s; l++)
-                if (strcmp(*l, s) == 0)
-                        return true;
-        return false;
-}
-
-/* The hawkBit action id of an agent action id "hawkbit/<actionId>/<version>"; 0: not one. */
-static uint64_t hawkbit_action_of(const char *id) {
-        uint64_t n = 0;
-        char *end = NULL;
-
-        if (!id || strncmp(id, "hawkbit/", 8) != 0)
-                return 0;
-        errno = 0;
-        n = strtoull(id + 8, &end, 10);
-        return errno == 0 && end && *end == '/' ? n : 0;
-}
-
-/* Feedback on an action; a failure to deliver is a warning (a 410 means it was final already). */
-static void hawkbit_report(const Poll *p, uint64_t action, const char *execution, const char *finished, const char *details) {
-        int r;
-
-        if (!p->hawkbit || action == 0 || p->o->dry_run)
-                return;
-        r = hawkbit_feedback(p->cfg, p->machine_id, action, execution, finished, details);
-        if (r < 0)
-                log_warning("Cannot send feedback %s/%s on hawkBit action %" PRIu64 ": %s", execution, finished, action,
-                            log_detail() ?: strerror(-r));
-        else if (r > 0)
-                log_info("hawkBit action %" PRIu64 " was already closed (410): nothing more to report.", action);
-        else
-                log_debug("hawkBit action %" PRIu64 ": sent %s/%s.", action, execution, finished);
-}
-
-/* closed + success only for a verdict of success (after mark-good, or the next boot's); closed +
- * failure for a failure, a rollback, a bundle that was refused. Nothing for a network failure: the
- * next poll tries again. */
-static void hawkbit_closed(const Poll *p) {
-        const AgentAction *a = &p->st.action;
-
-        if (!p->hawkbit)
-                return;
-        if (p->install_failed && source_network_error(p->install_error))
-                return;
-        if (a->result == AGENT_RESULT_SUCCESS && !p->install_failed)
-                hawkbit_report(p, hawkbit_action_of(a->id), "closed", "success", a->output ?: "healthy");
-        else if (a->result == AGENT_RESULT_FAILURE || p->install_failed)
-                hawkbit_report(p, hawkbit_action_of(a->id), "closed", "failure", a->output ?: "failed");
-}
-
-/* Polls the server and builds the channel the planner judges from the deployment it offers (none:
- * p->channel stays NULL, nothing to do). */
-static int hawkbit_load(Poll *p) {
-        _cleanup_(hawkbit_offer_freep) HawkbitOffer *o = NULL;
-        _cleanup_(channel_freep) Channel *c = NULL;
-        _cleanup_free_ char *auth = NULL, *id = NULL;
-        size_t n;
-        int r;
-
-        r = hawkbit_auth_header(p->cfg, &auth);
-        if (r < 0)
-                return r;
-        if (auth) {
-                n = strv_length(p->cfg->network.headers);
-                p->dl_headers = calloc(n + 2, sizeof(char *));
-                if (!p->dl_headers)
-                        return -ENOMEM;
-                for (size_t i = 0; i < n; i++)
-                        if (!(p->dl_headers[i] = strdup(p->cfg->network.headers[i])))
-                                return -ENOMEM;
-                p->dl_headers[n] = TAKE_PTR(auth);
-                p->dl_cfg = *p->cfg;
-                p->dl_cfg.network.headers = p->dl_headers;
-        }
-        r = hawkbit_poll(p->cfg, p->machine_id, p->o->dry_run, &o, NULL);
-        if (r < 0)
-                return r;
-        if (!o)
-                return 0;
-        if (!o->problem && !version_is_valid(o->version))
-                o->problem = strdup("the deployment's version is not a version osupdate accepts");
-        if (o->problem) {
-                log_error("hawkBit action %" PRIu64 ": %s", o->action_id, o->problem);
-                hawkbit_report(p, o->action_id, "closed", "failure", o->problem);
-                return 0;
-        }
-        c = calloc(1, sizeof(Channel));
-        if (!c || !(c->name = strdup("hawkbit")) || !(c->version = strdup(o->version)) ||
-            !(c->urls = calloc(2, sizeof(char *))) || !(c->urls[0] = strdup(o->url)))
-                return -ENOMEM;
-        c->serial = o->action_id;
-        c->size = o->size;
-        memcpy(c->sha256, o->sha256, sizeof c->sha256);
-        c->rollout = (Rollout) { .percent = 100 };
-        c->paused = (o->download && strcmp(o->download, "skip") == 0) || (o->update && strcmp(o->update, "skip") == 0) ||
-                    o->window_unavailable;
-        if (asprintf(&id, "hawkbit/%" PRIu64 "/%s", o->action_id, o->version) < 0)
-                return -ENOMEM;
-        if (EVP_Digest(id, strlen(id), c->digest, NULL, EVP_sha256(), NULL) != 1)
-                return -ENOMEM;
-        p->channel = TAKE_PTR(c);
-        return 0;
-}
-
 /* The action ends: its result, into the history. */
 static int finish_action(Poll *p, const AgentPlan *plan) {
         int r;
@@ -503,7 +625,7 @@ static int finish_action(Poll *p, const AgentPlan *plan) {
         if (plan->result != AGENT_RESULT_NONE)
                 p->st.action.result = plan->result;
         /* Before the action is archived: a crash in between resends it, and the server answers 410. */
-        hawkbit_closed(p);
+        hawkbit_closed(p, hawkbit_action_of(p->st.action.id), plan->report, p->st.action.output);
         if (plan->give_up_version && p->st.action.version) {
                 r = agent_state_give_up(&p->st, p->st.action.version);
                 if (r < 0)
@@ -543,7 +665,13 @@ static int start_action(Poll *p, AgentPhase phase) {
         r = save(p);
         if (r < 0)
                 return r;
-        hawkbit_report(p, hawkbit_action_of(a->id), "proceeding", "none", "osupdate: installing");
+        if (p->hawkbit) {
+                _cleanup_free_ char *why = NULL;
+                if (asprintf(&why, "osupdate: updating %s to %s%s", p->running ?: "(unknown)", a->version,
+                             phase == AGENT_PHASE_LOCKING ? "; taking a slot of the fleet semaphore first" : "") < 0)
+                        return -ENOMEM;
+                hawkbit_report(p, hawkbit_action_of(a->id), "proceeding", "none", why);
+        }
         return 0;
 }
 
@@ -695,26 +823,36 @@ static int poll_run(Poll *p) {
                                 return log_oom();
                 }
 
+                if (p->hawkbit) {
+                        hawkbit_cancel_reply(p, &plan);
+                        /* The planner's word on the offer itself (already running it, failed here
+                         * before, refused); a verdict on an action goes out when it finishes. */
+                        if (p->channel && p->finished == AGENT_RESULT_NONE && (plan.step == AGENT_STEP_IDLE ||
+                            plan.step == AGENT_STEP_ACCEPT || plan.step == AGENT_STEP_REFUSE)) {
+                                _cleanup_free_ char *why = NULL;
+                                if (asprintf(&why, "osupdate: %s%s%s", plan.reason, p->install_output ? "\n" : "",
+                                             p->install_output ?: "") >= 0)
+                                        hawkbit_closed(p, p->channel->serial, plan.report, why);
+                        }
+                }
+
                 switch (plan.step) {
                 case AGENT_STEP_IDLE:
                 case AGENT_STEP_ACCEPT:
-                        /* A version that failed here is not retried: the server's action for it is over. */
-                        if (p->hawkbit && p->channel && !is_active_phase(p->st.action.phase) && !p->changed &&
-                            strv_contains(p->st.failed_versions, p->channel->version))
-                                hawkbit_report(p, p->channel->serial, "closed", "failure", plan.reason);
                         if (!p->changed)
                                 say(p, "%s", plan.reason);
                         return save(p);
                 case AGENT_STEP_REFUSE:
                         set_string(&p->st.last_error, plan.reason);
                         (void) save(p);
-                        if (p->hawkbit && p->channel) /* the server's action: over, and failed */
-                                hawkbit_report(p, p->channel->serial, "closed", "failure", plan.reason);
                         return log_error_errno(plan.error, "Channel refused: %s", plan.reason);
                 case AGENT_STEP_WAIT_BOOT:
                         if (p->st.action.phase != AGENT_PHASE_REBOOTING) {
                                 p->st.action.phase = AGENT_PHASE_REBOOTING;
                                 say(p, "%s is staged: the next boot and its mark-good decide.", p->st.action.version);
+                                r = save(p);
+                                if (r < 0)
+                                        return r;
                         }
                         return save(p);
                 case AGENT_STEP_LOCK:
@@ -741,20 +879,53 @@ static int poll_run(Poll *p) {
                         say(p, "Took a slot of the fleet semaphore (group %s).", p->cfg->agent.group);
                         break;
                 case AGENT_STEP_INSTALL:
-                        if (plan.new_action || !is_active_phase(p->st.action.phase)) {
+                case AGENT_STEP_DOWNLOAD:
+                case AGENT_STEP_SWITCH:
+                        if (plan.new_action) {
                                 r = start_action(p, AGENT_PHASE_INSTALLING);
                                 if (r < 0)
                                         return r;
                                 say(p, "%s", plan.reason);
                         }
-                        p->st.action.phase = AGENT_PHASE_INSTALLING;
-                        r = save(p);
-                        if (r < 0)
-                                return r;
-                        r = install(p);
+                        /* No action and DOWNLOAD: fetched ahead of an update the server holds. */
+                        if (is_active_phase(p->st.action.phase)) {
+                                p->st.action.phase = AGENT_PHASE_INSTALLING;
+                                r = save(p);
+                                if (r < 0)
+                                        return r;
+                        } else if (plan.step != AGENT_STEP_DOWNLOAD)
+                                return log_error_errno(EINVAL, "Step %s without an action: a bug.", agent_step_to_string(plan.step));
+                        else
+                                say(p, "%s", plan.reason);
+                        r = install(p, plan.step == AGENT_STEP_INSTALL ? INSTALL_LIVE :
+                                       plan.step == AGENT_STEP_DOWNLOAD ? INSTALL_DOWNLOAD : INSTALL_SWITCH);
                         if (r < 0)
                                 return r;
                         break;
+                case AGENT_STEP_CANCEL:
+                        p->st.action.result = AGENT_RESULT_CANCELED;
+                        p->st.action.phase = AGENT_PHASE_RELEASING;
+                        set_string(&p->st.action.output, plan.reason);
+                        p->hb.cancel_id = 0; /* settled: the confirmation goes out as the action ends */
+                        say(p, "%s", plan.reason);
+                        break;
+                case AGENT_STEP_CONFIRM: {
+                        uint64_t id = p->hb.confirm_id;
+
+                        r = hawkbit_confirm(p->cfg, p->machine_id, id, "osupdate: AutoConfirm=yes");
+                        if (r < 0)
+                                return log_error_errno(r, "Cannot confirm hawkBit action %" PRIu64 ": %s", id,
+                                                       log_detail() ?: strerror(-r));
+                        say(p, "Confirmed hawkBit action %" PRIu64 " (AutoConfirm=yes).", id);
+                        /* Confirmed, the action comes as a deployment: poll again. */
+                        r = hawkbit_load(p);
+                        if (r < 0)
+                                return log_error_errno(r, "Cannot poll the hawkBit server again: %s", log_detail() ?: strerror(-r));
+                        if (p->hb.confirm_id == id)
+                                p->hb.confirm_id = 0; /* still waiting: not again in this poll */
+                        p->changed = true;
+                        continue;
+                }
                 case AGENT_STEP_HEALTH:
                         p->st.action.phase = AGENT_PHASE_CHECKING;
                         r = save(p);
@@ -842,7 +1013,7 @@ static int poll_verdict(const Poll *p, int r) {
         return 0;
 }
 
-int agent_poll(const Config *cfg, const Keyring *keyring, const AgentOptions *o) {
+int agent_poll(const Config *cfg, const Keyring *keyring, const AgentOptions *o, uint64_t *ret_server_sleep_usec) {
         _cleanup_close_ int lock_fd = -EBADF;
         Poll p = { .cfg = cfg, .keyring = keyring, .o = o, .health = -1, .now = now_sec() };
         int r;
@@ -960,29 +1131,13 @@ int agent_poll(const Config *cfg, const Keyring *keyring, const AgentOptions *o)
                         printf("%s\n", t);
         }
 out:
+        if (ret_server_sleep_usec)
+                *ret_server_sleep_usec = p.server_sleep_usec;
         poll_done(&p);
         return r;
 }
 
 /* ---- The daemon -------------------------------------------------------------------------- */
-
-static uint64_t jittered(uint64_t usec) {
-        /* ± 10 %: a fleet started together spreads out. */
-        double f = 0.9 + 0.2 * ((double) rand() / RAND_MAX);
-        return (uint64_t) ((double) usec * f);
-}
-
-static uint64_t backoff(uint64_t interval, unsigned errors) {
-        uint64_t b = interval / 8;
-
-        if (b < 1000000ULL)
-                b = 1000000ULL;
-        if (b > 300 * 1000000ULL)
-                b = 300 * 1000000ULL;
-        for (unsigned i = 1; i < errors && b < interval; i++)
-                b *= 2;
-        return b < interval ? b : interval;
-}
 
 /* Sleeps up to usec, pinging the watchdog; true when a stop signal came. */
 static bool sleep_or_stop(int sfd, uint64_t usec, uint64_t watchdog_usec) {
@@ -1020,17 +1175,24 @@ int agent_daemon(const Config *cfg, const Keyring *keyring, const AgentOptions *
                 return log_error_errno(errno, "signalfd: %m");
         if (sd_watchdog_enabled(false, &watchdog_usec) <= 0)
                 watchdog_usec = 0;
+        {
+                /* The jitter must differ between machines started together (rand() unseeded would not). */
+                unsigned seed;
+                if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t) sizeof seed)
+                        seed = (unsigned) time(NULL) ^ ((unsigned) getpid() << 16);
+                srand(seed);
+        }
         (void) sd_notifyf(0, "READY=1\nSTATUS=Polling %s every %" PRIu64 " s", cfg->agent.channel ?: "(no channel)",
                           (uint64_t) (cfg->agent.interval_usec / 1000000U));
         log_info("osupdate agent: polling %s every %" PRIu64 " s (± 10 %%), strategy %s.", cfg->agent.channel ?: "?",
                  (uint64_t) (cfg->agent.interval_usec / 1000000U), agent_strategy_to_string((AgentStrategy) cfg->agent.strategy) ?: "?");
         for (unsigned errors = 0;;) {
-                uint64_t delay;
+                uint64_t delay, server_sleep = 0;
                 int r;
 
                 if (watchdog_usec)
                         (void) sd_notify(0, "WATCHDOG=1");
-                r = agent_poll(cfg, keyring, o);
+                r = agent_poll(cfg, keyring, o, &server_sleep);
                 if (r == -ENOEXEC) {
                         /* A configuration error: polling again reads the same configuration. */
                         (void) sd_notify(0, "STOPPING=1\nSTATUS=Configuration error: see the log");
@@ -1038,12 +1200,16 @@ int agent_daemon(const Config *cfg, const Keyring *keyring, const AgentOptions *
                 }
                 if (r < 0 && r != -ECANCELED && r != -EBUSY) {
                         errors++;
-                        delay = backoff(cfg->agent.interval_usec, errors);
+                        delay = agent_next_poll_usec(cfg->agent.interval_usec, 0, errors, (double) rand() / ((double) RAND_MAX + 1));
                         (void) sd_notifyf(0, "STATUS=Poll failed (%s); next in %" PRIu64 " s", strerror(-r), (uint64_t) (delay / 1000000U));
+                        log_info("osupdate agent: poll failed (%s): backing off, next poll in %.3f s (%u in a row).", strerror(-r),
+                                 (double) delay / 1e6, errors);
                 } else {
                         errors = 0;
-                        delay = jittered(cfg->agent.interval_usec);
+                        delay = agent_next_poll_usec(cfg->agent.interval_usec, server_sleep, 0, (double) rand() / ((double) RAND_MAX + 1));
                         (void) sd_notifyf(0, "STATUS=Next poll in %" PRIu64 " s", (uint64_t) (delay / 1000000U));
+                        log_info("osupdate agent: next poll in %.3f s%s.", (double) delay / 1e6,
+                                 server_sleep ? " (the server's polling interval)" : "");
                 }
                 if (sleep_or_stop(sfd, delay, watchdog_usec))
                         break;

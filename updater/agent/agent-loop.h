@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <json-c/json.h>
 
@@ -22,10 +23,11 @@ typedef struct AgentOptions {
 /* 0: done for now (up to date, waiting, healthy, staged); negative errno: the poll failed (the
  * state records it; the daemon backs off), or the planner refused the channel, or -ECANCELED:
  * the new version failed its health checks and was rolled back. */
-int agent_poll(const Config *cfg, const Keyring *keyring, const AgentOptions *o);
+int agent_poll(const Config *cfg, const Keyring *keyring, const AgentOptions *o, uint64_t *ret_server_sleep_usec);
 
-/* The daemon: polls every Interval= ± 10 % (after an error: backoff from Interval=/8, doubling,
- * at most Interval=), READY=1 and WATCHDOG=1 to systemd, stops on SIGTERM/SIGINT between polls. */
+/* The daemon: polls every Interval= (hawkBit: the server's config.polling.sleep) ± 10 %; after an
+ * error backs off with jitter (agent_next_poll_usec()); READY=1 and WATCHDOG=1 to systemd; stops on
+ * SIGTERM/SIGINT between polls. ret_server_sleep_usec (agent_poll): the server's interval, 0: none. */
 int agent_daemon(const Config *cfg, const Keyring *keyring, const AgentOptions *o);
 
 /* osupdate status: the agent's view (channel, serial, bucket, rollout, strategy, last check,

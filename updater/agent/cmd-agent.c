@@ -27,6 +27,6 @@ int cmd_agent(const CliArgs *c) {
         if (r < 0)
                 return r;
         if (o.dry_run || cli_flag(c, CLI_ONCE))
-                return agent_poll(&cfg, &keyring, &o);
+                return agent_poll(&cfg, &keyring, &o, NULL);
         return agent_daemon(&cfg, &keyring, &o);
 }

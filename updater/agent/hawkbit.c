@@ -18,6 +18,7 @@
 #include "log.h"
 
 #define REQUEST_TIMEOUT_MS 30000L
+#define QUICK_TIMEOUT_MS 5000L
 #define DETAILS_MAX 50U
 #define DETAIL_LEN_MAX 512U
 
@@ -126,7 +127,8 @@ static size_t on_data(char *data, size_t size, size_t n, void *userdata) {
 }
 
 /* One request; 0 with the status in resp whatever it is, or a transport error (debug-logged). */
-static int http_request(const Config *cfg, const char *method, const char *url, const char *body, Response *resp) {
+static int http_request(const Config *cfg, const char *method, const char *url, const char *body, long timeout_ms,
+                        Response *resp) {
         _cleanup_(curl_easy_cleanupp) CURL *e = NULL;
         _cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
         _cleanup_free_ char *shown = NULL, *auth = NULL;
@@ -155,7 +157,7 @@ static int http_request(const Config *cfg, const char *method, const char *url, 
                         return -ENOMEM;
                 headers = h;
         }
-        connect_ms = (long) MIN(n->connect_timeout_usec / 1000, (uint64_t) REQUEST_TIMEOUT_MS);
+        connect_ms = (long) MIN(n->connect_timeout_usec / 1000, (uint64_t) timeout_ms);
         curl_easy_setopt(e, CURLOPT_URL, url);
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
@@ -176,7 +178,7 @@ static int http_request(const Config *cfg, const char *method, const char *url, 
         }
         if (connect_ms > 0)
                 curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
         curl_easy_setopt(e, CURLOPT_WRITEDATA, resp);
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
@@ -227,7 +229,7 @@ static int get_json(const Config *cfg, const char *url, json_object **ret) {
         Response resp;
         int r;
 
-        r = http_request(cfg, "GET", url, NULL, &resp);
+        r = http_request(cfg, "GET", url, NULL, REQUEST_TIMEOUT_MS, &resp);
         if (r < 0)
                 return r;
         if (resp.status != 200) {
@@ -262,7 +264,8 @@ static const char *get_str(json_object *o, const char *key) {
         return json_object_get_string(v);
 }
 
-/* "HH:MM:SS" → µs; 0 when absent or malformed. */
+/* "HH:MM:SS" → µs within [1 s, 24 h] (a server cannot make the agent spin, nor fall silent for
+ * days); 0 when absent or malformed. */
 static uint64_t polling_sleep(json_object *base) {
         json_object *c, *p;
         const char *s;
@@ -274,7 +277,7 @@ static uint64_t polling_sleep(json_object *base) {
         s = get_str(p, "sleep");
         if (!s || sscanf(s, "%u:%u:%u%c", &h, &m, &sec, &tail) != 3 || m > 59 || sec > 59 || h > 99)
                 return 0;
-        return ((uint64_t) h * 3600 + m * 60 + sec) * 1000000ULL;
+        return (uint64_t) MIN(MAX(h * 3600U + m * 60U + sec, 1U), 24U * 3600U) * 1000000ULL;
 }
 
 /* o->problem = before + arg + after. */
@@ -313,6 +316,10 @@ static int offer_from_deployment(const Config *cfg, json_object *d, HawkbitOffer
         if ((s = get_str(dep, "update")) && !(o->update = strdup(s)))
                 return -ENOMEM;
         o->window_unavailable = (s = get_str(dep, "maintenanceWindow")) && strcmp(s, "unavailable") == 0;
+        /* DDI's handling types: skip, attempt (the device's own rules decide when), forced (now). */
+        o->download_held = o->download && strcmp(o->download, "skip") == 0;
+        o->update_held = (o->update && strcmp(o->update, "skip") == 0) || o->window_unavailable;
+        o->forced = o->update ? strcmp(o->update, "forced") == 0 : (o->download && strcmp(o->download, "forced") == 0);
 
         for (size_t i = 0; i < json_object_array_length(chunks); i++) {
                 json_object *c = json_object_array_get_idx(chunks, i), *arts;
@@ -425,7 +432,7 @@ static void send_config_data(const Config *cfg, const char *url) {
                 json_object_object_add(data, "osupdate", json_object_new_string("1"));
         json_object_object_add(o, "mode", json_object_new_string("merge"));
         json_object_object_add(o, "data", data);
-        r = http_request(cfg, "PUT", url, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), &resp);
+        r = http_request(cfg, "PUT", url, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), REQUEST_TIMEOUT_MS, &resp);
         if (r < 0)
                 log_warning("Cannot send the attributes to hawkBit: %s", log_detail() ?: strerror(-r));
         else if (resp.status != 200)
@@ -433,44 +440,126 @@ static void send_config_data(const Config *cfg, const char *url) {
         response_done(&resp);
 }
 
-int hawkbit_poll(const Config *cfg, const char *controller_id, bool dry_run, HawkbitOffer **ret, uint64_t *ret_sleep_usec) {
-        _cleanup_(json_object_putp) json_object *base = NULL, *dep = NULL;
+void hawkbit_poll_done(HawkbitPoll *p) {
+        hawkbit_offer_free(p->offer);
+        *p = (HawkbitPoll) {};
+}
+
+/* An action id as DDI writes it: a decimal string (some servers: a number). 0: none or malformed. */
+static uint64_t action_id_of(json_object *o, const char *key) {
+        json_object *v;
+        const char *s;
+        char *end = NULL;
+        uint64_t n;
+
+        if (!o || !json_object_object_get_ex(o, key, &v))
+                return 0;
+        if (json_object_is_type(v, json_type_int))
+                return json_object_get_int64(v) > 0 ? (uint64_t) json_object_get_int64(v) : 0;
+        s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+        if (!s || *s < '0' || *s > '9')
+                return 0;
+        errno = 0;
+        n = strtoull(s, &end, 10);
+        return errno == 0 && end && !*end ? n : 0;
+}
+
+int hawkbit_poll(const Config *cfg, const char *controller_id, bool dry_run, HawkbitPoll *ret) {
+        _cleanup_(json_object_putp) json_object *base = NULL, *dep = NULL, *cancel = NULL, *conf = NULL;
         _cleanup_free_ char *url = NULL;
+        json_object *ca;
         const char *href;
         int r;
 
-        *ret = NULL;
-        if (ret_sleep_usec)
-                *ret_sleep_usec = 0;
+        *ret = (HawkbitPoll) {};
         r = hawkbit_base_url(cfg, controller_id, &url);
         if (r < 0)
                 return r == -EINVAL ? log_error_errno(ENOEXEC, "Backend=hawkbit needs Server= in the [hawkBit] section.") : r;
         r = get_json(cfg, url, &base);
         if (r < 0)
                 return r;
-        if (ret_sleep_usec)
-                *ret_sleep_usec = polling_sleep(base);
+        ret->sleep_usec = polling_sleep(base);
         if (!dry_run && (href = link_href(base, "configData")))
                 send_config_data(cfg, href);
+
+        /* A cancellation: its stopId names the action (hawkBit offers no deploymentBase meanwhile). */
+        if ((href = link_href(base, "cancelAction"))) {
+                r = get_json(cfg, href, &cancel);
+                if (r < 0)
+                        return r;
+                ret->cancel_id = json_object_object_get_ex(cancel, "cancelAction", &ca) ? action_id_of(ca, "stopId") : 0;
+                if (ret->cancel_id == 0)
+                        ret->cancel_id = action_id_of(cancel, "id");
+                if (ret->cancel_id == 0)
+                        return log_debug_errno(EREMOTEIO, "cancelAction: no stopId.");
+        }
+        /* An action waiting for this device's consent. */
+        if ((href = link_href(base, "confirmationBase"))) {
+                r = get_json(cfg, href, &conf);
+                if (r < 0)
+                        return r;
+                ret->confirm_id = action_id_of(conf, "id");
+                if (ret->confirm_id == 0)
+                        return log_debug_errno(EREMOTEIO, "confirmationBase: no action id.");
+        }
         href = link_href(base, "deploymentBase");
         if (!href)
                 return 0;
         r = get_json(cfg, href, &dep);
         if (r < 0)
                 return r;
-        r = offer_from_deployment(cfg, dep, ret);
-        if (r < 0)
-                return r;
-        return 1;
+        return offer_from_deployment(cfg, dep, &ret->offer);
 }
 
-int hawkbit_feedback(const Config *cfg, const char *controller_id, uint64_t action_id, const char *execution,
-                     const char *finished, const char *details) {
-        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
-        _cleanup_free_ char *base = NULL, *url = NULL, *copy = NULL;
-        json_object *status, *result, *d;
-        struct timespec ts;
+/* POST url body → 0 (200), 1 (one of the "over already" statuses), or an error. */
+static int post_json(const Config *cfg, const char *url, json_object *o, long timeout_ms, const long *over, size_t n_over,
+                     const char *what) {
+        _cleanup_free_ char *shown = NULL;
         Response resp;
+        int r;
+
+        r = http_request(cfg, "POST", url, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), timeout_ms, &resp);
+        if (r < 0)
+                return r;
+        r = 0;
+        if (resp.status != 200) {
+                r = -EREMOTEIO;
+                for (size_t i = 0; i < n_over; i++)
+                        if (resp.status == over[i])
+                                r = 1;
+        }
+        if (r < 0) {
+                (void) fetch_url_redact(url, &shown);
+                r = log_debug_errno(EREMOTEIO, "%s: hawkBit answered HTTP %ld to %s.", shown ?: "hawkBit", resp.status, what);
+        }
+        response_done(&resp);
+        return r;
+}
+
+/* details → a JSON array of at most DETAILS_MAX lines of at most DETAIL_LEN_MAX bytes. */
+static json_object *details_array(const char *details) {
+        _cleanup_free_ char *copy = strdup(details);
+        json_object *d = json_object_new_array();
+        char *save = NULL;
+        unsigned n = 0;
+
+        if (!copy || !d) {
+                json_object_put(d);
+                return NULL;
+        }
+        for (char *l = strtok_r(copy, "\n", &save); l && n < DETAILS_MAX; l = strtok_r(NULL, "\n", &save), n++)
+                json_object_array_add(d, json_object_new_string_len(l, (int) MIN(strlen(l), (size_t) DETAIL_LEN_MAX)));
+        return d;
+}
+
+int hawkbit_feedback(const Config *cfg, const char *controller_id, uint64_t action_id, const HawkbitFeedback *fb) {
+        /* 410: the action is closed; 405 on cancelAction: it is no longer being cancelled. */
+        static const long over_action[] = { 410 }, over_cancel[] = { 410, 405 };
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        _cleanup_free_ char *base = NULL, *url = NULL;
+        json_object *status, *result;
+        struct timespec ts;
+        char what[96];
         int r;
 
         if (!o)
@@ -478,33 +567,55 @@ int hawkbit_feedback(const Config *cfg, const char *controller_id, uint64_t acti
         r = hawkbit_base_url(cfg, controller_id, &base);
         if (r < 0)
                 return r;
-        if (asprintf(&url, "%s/deploymentBase/%" PRIu64 "/feedback", base, action_id) < 0)
+        if (asprintf(&url, "%s/%s/%" PRIu64 "/feedback", base, fb->cancel ? "cancelAction" : "deploymentBase", action_id) < 0)
                 return -ENOMEM;
         clock_gettime(CLOCK_REALTIME, &ts);
         status = json_object_new_object();
         result = json_object_new_object();
-        json_object_object_add(result, "finished", json_object_new_string(finished));
-        json_object_object_add(status, "execution", json_object_new_string(execution));
+        json_object_object_add(result, "finished", json_object_new_string(fb->finished));
+        if (fb->progress_of > 0) {
+                json_object *pr = json_object_new_object();
+                json_object_object_add(pr, "cnt", json_object_new_int64(fb->progress_cnt));
+                json_object_object_add(pr, "of", json_object_new_int64(fb->progress_of));
+                json_object_object_add(result, "progress", pr);
+        }
+        json_object_object_add(status, "execution", json_object_new_string(fb->execution));
         json_object_object_add(status, "result", result);
-        if (details && *details) {
-                char *save = NULL;
-                unsigned n = 0;
-
-                d = json_object_new_array();
-                copy = strdup(details);
-                if (!copy)
+        if (fb->details && *fb->details) {
+                json_object *d = details_array(fb->details);
+                if (!d)
                         return -ENOMEM;
-                for (char *l = strtok_r(copy, "\n", &save); l && n < DETAILS_MAX; l = strtok_r(NULL, "\n", &save), n++)
-                        json_object_array_add(d, json_object_new_string_len(l, (int) MIN(strlen(l), (size_t) DETAIL_LEN_MAX)));
                 json_object_object_add(status, "details", d);
         }
         json_object_object_add(o, "timestamp", json_object_new_int64((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000));
         json_object_object_add(o, "status", status);
-        r = http_request(cfg, "POST", url, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), &resp);
+        (void) snprintf(what, sizeof what, "the %s feedback on action %" PRIu64, fb->execution, action_id);
+        return post_json(cfg, url, o, fb->quick ? QUICK_TIMEOUT_MS : REQUEST_TIMEOUT_MS, fb->cancel ? over_cancel : over_action,
+                         fb->cancel ? ELEMENTSOF(over_cancel) : ELEMENTSOF(over_action), what);
+}
+
+int hawkbit_confirm(const Config *cfg, const char *controller_id, uint64_t action_id, const char *details) {
+        /* 404: the action does not wait (any more); 410: it is closed. */
+        static const long over[] = { 404, 410 };
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        _cleanup_free_ char *base = NULL, *url = NULL;
+        char what[96];
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        r = hawkbit_base_url(cfg, controller_id, &base);
         if (r < 0)
                 return r;
-        r = resp.status == 200 ? 0 : resp.status == 410 ? 1 :
-            log_debug_errno(EREMOTEIO, "hawkBit answered HTTP %ld to the feedback on action %" PRIu64 ".", resp.status, action_id);
-        response_done(&resp);
-        return r;
+        if (asprintf(&url, "%s/confirmationBase/%" PRIu64 "/feedback", base, action_id) < 0)
+                return -ENOMEM;
+        json_object_object_add(o, "confirmation", json_object_new_string("confirmed"));
+        if (details) {
+                json_object *d = details_array(details);
+                if (!d)
+                        return -ENOMEM;
+                json_object_object_add(o, "details", d);
+        }
+        (void) snprintf(what, sizeof what, "the confirmation of action %" PRIu64, action_id);
+        return post_json(cfg, url, o, REQUEST_TIMEOUT_MS, over, ELEMENTSOF(over), what);
 }

@@ -24,6 +24,10 @@ typedef struct HawkbitOffer {
         char *download;         /* skip|attempt|forced, NULL: absent */
         char *update;           /* skip|attempt|forced, NULL: absent */
         bool window_unavailable;/* maintenanceWindow: unavailable */
+        /* … as the planner's facts (AgentFacts): */
+        bool download_held;     /* download: skip */
+        bool update_held;       /* update: skip, or the maintenance window is unavailable */
+        bool forced;            /* update: forced (download: forced when update is absent) */
         char *problem;          /* non-NULL: the offer cannot be used (no sha256, no artifact, …): why */
 } HawkbitOffer;
 
@@ -37,17 +41,38 @@ int hawkbit_auth_header(const Config *cfg, char **ret);
 /* The controller's base URL: Server/Tenant/controller/v1/ControllerID. */
 int hawkbit_base_url(const Config *cfg, const char *controller_id, char **ret);
 
-/* GETs the base; sends configData when asked for (not with dry_run); follows deploymentBase. Returns 1 with *ret an
- * offer (maybe with ->problem set), 0 with *ret NULL when nothing is to be done. *ret_sleep_usec:
- * config.polling.sleep (0: not given). Errors (logged at debug level, log_detail()):
+/* What one poll of the base found. */
+typedef struct HawkbitPoll {
+        HawkbitOffer *offer;    /* deploymentBase (maybe with ->problem set); NULL: none */
+        uint64_t cancel_id;     /* cancelAction: the stopId of the action to cancel; 0: none */
+        uint64_t confirm_id;    /* confirmationBase: the action waiting for this device's consent; 0: none */
+        uint64_t sleep_usec;    /* config.polling.sleep, within [1 s, 24 h]; 0: not given */
+} HawkbitPoll;
+
+void hawkbit_poll_done(HawkbitPoll *p);
+
+/* GETs the base; sends configData when asked for (not with dry_run); follows deploymentBase,
+ * cancelAction, confirmationBase. Errors (logged at debug level, log_detail()):
  *   -EACCES    401: the token was refused
  *   -EREMOTEIO another HTTP error, or an answer that is not DDI's JSON
  *   -ECOMM, -ETIMEDOUT, -ECONNABORTED (TLS): no answer */
-int hawkbit_poll(const Config *cfg, const char *controller_id, bool dry_run, HawkbitOffer **ret, uint64_t *ret_sleep_usec);
+int hawkbit_poll(const Config *cfg, const char *controller_id, bool dry_run, HawkbitPoll *ret);
 
-/* POSTs deploymentBase/<action_id>/feedback: execution (closed, proceeding, …), finished
- * (success, failure, none), details (lines; at most 50 sent, each at most 512 bytes; NULL: none).
- * 0: delivered; 1: 410, the server had already closed the action (as good as delivered);
- * errors as hawkbit_poll(). */
-int hawkbit_feedback(const Config *cfg, const char *controller_id, uint64_t action_id, const char *execution,
-                     const char *finished, const char *details);
+/* One DdiActionFeedback. */
+typedef struct HawkbitFeedback {
+        bool cancel;            /* on cancelAction/<id>/feedback (else deploymentBase/<id>/feedback) */
+        const char *execution;  /* closed, proceeding, downloaded, rejected, … */
+        const char *finished;   /* success, failure, none */
+        const char *details;    /* lines; at most 50 sent, each at most 512 bytes; NULL: none */
+        int64_t progress_cnt;   /* result.progress {cnt, of}; of <= 0: none */
+        int64_t progress_of;
+        bool quick;             /* a progress report: given 5 s, not 30 */
+} HawkbitFeedback;
+
+/* POSTs the feedback. 0: delivered; 1: the server considers the action over already (410, or 405
+ * for a cancellation that is no longer pending): as good as delivered; errors as hawkbit_poll(). */
+int hawkbit_feedback(const Config *cfg, const char *controller_id, uint64_t action_id, const HawkbitFeedback *fb);
+
+/* POSTs confirmationBase/<action_id>/feedback: confirmed (details: one line). 0, or 1 when the
+ * action no longer waits (404/410); errors as hawkbit_poll(). */
+int hawkbit_confirm(const Config *cfg, const char *controller_id, uint64_t action_id, const char *details);
