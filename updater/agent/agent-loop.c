@@ -486,7 +486,7 @@ static int hawkbit_load(Poll *p) {
 }
 
 /* Download progress as `proceeding` with result.progress {cnt: percent, of: 100}: at the start,
- * then at most every 10 % and 2 s, at most 12 times a download (hawkBit keeps 1000 status entries
+ * then at most every 10 % and 2 s, and at 100 %, at most 12 times a download (hawkBit keeps 1000 status entries
  * an action); given 5 s each, and given up for this download after one fails. */
 static void hawkbit_progress(uint64_t done, uint64_t total, void *userdata) {
         Poll *p = userdata;
@@ -495,8 +495,9 @@ static void hawkbit_progress(uint64_t done, uint64_t total, void *userdata) {
         char details[160];
         int r;
 
-        if (p->progress.off || p->progress.sent >= 12 || (p->progress.sent > 0 && (pct < p->progress.pct + 10 ||
-                                                                                     now < p->progress.at + 2000)))
+        if (p->progress.off || p->progress.sent >= 12)
+                return;
+        if (p->progress.sent > 0 && (pct < p->progress.pct + 10 || (now < p->progress.at + 2000 && pct < 100)))
                 return;
         (void) snprintf(details, sizeof details, "osupdate: downloading %s: %d %% (%.1f of %.1f MiB)", p->progress.version ?: "?",
                         pct, (double) done / 1048576.0, (double) total / 1048576.0);
