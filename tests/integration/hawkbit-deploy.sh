@@ -12,35 +12,8 @@
 #   401 (a revoked token) → a clear error, non-zero exit, nothing changed;
 #   a downgrade offered → refused, closed/failure.
 . "$(dirname "$0")/../lib/ns.sh"
-LIB="$(cd "$(dirname "$0")/../lib" && pwd)"
-
-command -v python3 >/dev/null || { echo "SKIP: python3 is not installed (the DDI server)"; exit 77; }
-command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
-
 setup_target
-ID=machine-0001
-TOKEN=t0k3nForMachine0001
-printf '%s\n' "$TOKEN" >"$T/token"
-
-# A CA of our own and the server's certificate for 127.0.0.1.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$T/ca.key" \
-        -subj "/CN=osupdate test hawkBit CA" -days 2 -out "$T/ca.pem" 2>/dev/null
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$T/server.key" \
-        -subj "/CN=127.0.0.1" -out "$T/server.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$T/san.ext"
-openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 \
-        -extfile "$T/san.ext" -out "$T/server.pem" 2>/dev/null
-
-echo '{"polling_sleep": "00:00:01"}' >"$T/ddi.json"
-python3 "$LIB/ddi-server.py" --port 0 --port-file "$T/ddi.port" --cert "$T/server.pem" --key "$T/server.key" \
-        --tenant DEFAULT --controller "$ID" --target-token "$TOKEN" --state "$T/ddi.json" --db "$T/ddi.db" \
-        --log "$T/ddi.log" 2>"$T/ddi.err" &
-DDI_PID=$!
-disown $DDI_PID # no "Killed" job report when the test ends it
-on_exit "kill $DDI_PID 2>/dev/null"
-for _ in $(seq 100); do [ -s "$T/ddi.port" ] && break; sleep 0.1; done
-[ -s "$T/ddi.port" ] || { not_ok "the DDI server did not start: $(cat "$T/ddi.err")"; finish; }
-PORT=$(cat "$T/ddi.port")
+. "$(dirname "$0")/../lib/hawkbit.sh"
 
 # The health check records how many closed feedbacks the server had seen when it ran.
 cat >"$T/check.sh" <<EOF
@@ -49,49 +22,14 @@ grep -c '"execution":"closed"' "$T/ddi.log" >"$T/closed-at-check" || true
 exit 0
 EOF
 chmod +x "$T/check.sh"
-cat >>"$CONF" <<CONF
-Verity=userspace
-[Network]
-CAFile=$T/ca.pem
-Retries=0
-ConnectTimeout=5s
-[Agent]
-Backend=hawkbit
-MachineID=$ID
-HealthCheck=$T/check.sh
-HealthTimeout=10s
-[hawkBit]
-Server=https://127.0.0.1:$PORT
-TargetTokenFile=$T/token
-Attributes=hwRevision=2
-CONF
-
-live() { cat "$TARGET/version"; }
-is() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1: got '$2', expected '$3'"; fi; }
-agent() { # agent [CONF]: one poll; RC and OUT set
-        RC=0
-        OUT=$(timeout -s KILL 120 "$OSUPDATE" agent --once --config "${1:-$CONF}" 2>&1) || RC=$?
-}
-# feedback ACTION: the feedback bodies the server got for ACTION, one compact JSON a line
-feedback() {
-        jq -c --arg p "/deploymentBase/$1/feedback" 'select(.method == "POST" and (.path | endswith($p))) |
-                {execution: .body.status.execution, finished: .body.status.result.finished,
-                 details: (.body.status.details // []), status}' "$T/ddi.log"
-}
-closed() { feedback "$1" | jq -r 'select(.execution == "closed") | .finished' | paste -sd' '; }
-# offer ID VERSION [extra artifact JSON fields]: the server's current action
-offer() {
-        local extra=${3:-}
-        cat >"$T/ddi.json" <<EOF
-{"polling_sleep": "00:00:01", "request_attributes": true,
- "action": {"id": $1, "version": "$2", "download": "forced", "update": "forced",
-            "artifacts": [{"file": "$T/v$2.osup", "filename": "os-$2.osup"$extra}]}}
-EOF
-}
+printf '[Agent]\nHealthCheck=%s\n[hawkBit]\nAttributes=hwRevision=2\n' "$T/check.sh" >>"$CONF"
+# offer_art ID VERSION [extra artifact JSON fields]
+offer_art() { offer "$1" "$2"; [ -z "${3:-}" ] || ddi_set ".action.artifacts[0] += {${3#, }}"; }
 
 # --- a deployment: installed, healthy, then exactly one closed/success -------------------------------
 make_bundle 2
 offer 5 2
+ddi_set '.request_attributes = true'
 dry=$("$OSUPDATE" agent --dry-run --json --config "$CONF" 2>&1) || true
 is "--dry-run: would install 2 from the hawkBit action" "$(jq -r '[.step, .channel.name, .channel.serial, .channel.version] | join(" ")' <<<"$dry" 2>&1)" "download hawkbit 5 2"
 is "--dry-run: sent nothing to the server" "$(jq -r 'select(.method != "GET") | .path' "$T/ddi.log" | wc -l)" 0
@@ -138,7 +76,7 @@ is "the failed version again: closed/failure" "$(closed 11)" failure
 
 # --- an artifact whose announced SHA-256 is not its own ----------------------------------------------
 make_bundle 4
-offer 7 4 ", \"sha256\": \"$(printf '%064d' 0)\""
+offer_art 7 4 ", \"sha256\": \"$(printf '%064d' 0)\""
 before=$(jq -c '{active, next_boot}' "$T/state/state.json")
 agent
 [ "$RC" != 0 ] && ok "wrong sha256: non-zero exit ($RC)" || not_ok "wrong sha256: exit 0: $OUT"
@@ -147,7 +85,7 @@ is "wrong sha256: closed/failure" "$(closed 7)" failure
 is "wrong sha256: state.json's active slot unchanged" "$(jq -c '{active, next_boot}' "$T/state/state.json")" "$before"
 
 # --- an artifact without SHA-256: refused before any download -----------------------------------------
-offer 8 4 ', "sha256": null'
+offer_art 8 4 ', "sha256": null'
 n=$(grep -c '/artifacts/os-4.osup"' "$T/ddi.log" || true)
 agent
 is "no sha256: closed/failure" "$(closed 8)" failure
@@ -156,7 +94,7 @@ is "no sha256: 2 stays live" "$(live)" 2
 
 # --- 401: the token is refused ------------------------------------------------------------------------
 offer 9 4
-jq '.token_valid = false' "$T/ddi.json" >"$T/x" && mv "$T/x" "$T/ddi.json"
+ddi_set '.token_valid = false' 
 before=$(snapshot "$T/state/state.json")
 agent
 [ "$RC" != 0 ] && grep -q "token was refused" <<<"$OUT" && ok "401: a clear error, exit $RC" || not_ok "401: exit $RC: $OUT"
@@ -173,4 +111,5 @@ is "downgrade: 2 stays live" "$(live)" 2
 is "downgrade: closed/failure" "$(closed 10)" failure
 feedback 10 | jq -r '.details[]' | grep -q "older" && ok "downgrade: the feedback says why" || not_ok "downgrade: $(feedback 10)"
 
+is "every request body had exactly the DDI model's fields (--strict)" "$(ddi_rejected)" ""
 finish

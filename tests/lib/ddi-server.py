@@ -30,6 +30,10 @@ The test scripts the server through --state FILE (JSON, re-read on every request
    "request_attributes": true,           offer the configData link until a PUT configData arrives
    "auto_confirm": false,                the target's auto-confirmation is active
    "http_error": {"path": REGEX, "status": 503, "count": N},  fail matching requests (N times; absent: always)
+   "delay": {"path": REGEX, "method": "POST", "match": REGEX, "seconds": S, "count": N},
+                                         handle a matching request (its body as text matches "match"),
+                                         then wait S seconds before answering (N times; absent: always):
+                                         the server has acted on it, the client has not heard yet
    "action": {                           the current assignment (absent / null: none)
        "id": 5, "name": "osupdate", "version": "2.0", "part": "os", "software_module": 105 (default 100+id),
        "download": "forced", "update": "forced",    skip|attempt|forced (update absent: skip when
@@ -52,6 +56,11 @@ The test scripts the server through --state FILE (JSON, re-read on every request
 What the server learnt (action status, feedback, attributes) is kept in --db FILE (default
 STATE.db), so that a restarted server remembers closed actions; delete it to start afresh.
 Action status, as hawkBit's: running, wait_for_confirmation, canceling, finished, error, canceled.
+
+--strict: request bodies must have exactly the fields of the DDI model classes (DdiActionFeedback,
+DdiStatus, DdiResult, DdiProgress, DdiConfigData, DdiConfirmationFeedback, DdiActivateAutoConfirmation)
+with their types; anything else answers 400 with errorCode "ddi-server.strict" and the field named.
+hawkBit itself ignores unknown fields; the tests use --strict to hold the client to the published shapes.
 
 --log FILE gets one JSON line per request:
   {"time", "method", "path", "query", "headers": {the Authorization, Range, If-Match, If-Range,
@@ -129,6 +138,7 @@ class Server:
         self.db_path = a.db or ((a.state + ".db") if a.state else None)
         self.hashes = Hashes()
         self.errors_done = 0
+        self.delays_done = 0
         self.db = {"actions": {}, "attributes": {}, "attributes_received": False, "auto_confirm": None,
                    "installed_version": None, "last_finished": None}
         if self.db_path and os.path.exists(self.db_path):
@@ -314,6 +324,59 @@ def is_int(x):
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+class StrictError(DdiError):
+    def __init__(self, what):
+        super().__init__(400, "ddi-server.strict", what)
+
+
+# The DDI model classes of hawkBit 1.1.0 (hawkbit-ddi-api …/ddi/json/model), field by field:
+# name → (required, check). A check is a type, a tuple of allowed strings, or a nested model.
+def _str(x):
+    return isinstance(x, str)
+
+
+def _long(x):
+    return is_int(x)
+
+
+def _strings(x):
+    return isinstance(x, list) and all(isinstance(v, str) for v in x)
+
+
+DDI_PROGRESS = {"cnt": (True, _long), "of": (False, _long)}
+DDI_RESULT = {"finished": (True, FINISHED), "progress": (False, DDI_PROGRESS)}
+DDI_STATUS = {"execution": (True, EXECUTION), "result": (True, DDI_RESULT), "code": (False, _long),
+              "details": (False, _strings)}
+DDI_ACTION_FEEDBACK = {"timestamp": (False, _long), "status": (True, DDI_STATUS)}
+DDI_CONFIG_DATA = {"data": (True, lambda x: isinstance(x, dict) and all(isinstance(v, str) for v in x.values())),
+                   "mode": (False, ("merge", "replace", "remove"))}
+DDI_CONFIRMATION_FEEDBACK = {"confirmation": (True, ("confirmed", "denied")), "code": (False, _long),
+                             "details": (False, _strings)}
+DDI_ACTIVATE_AUTO_CONFIRMATION = {"initiator": (False, _str), "remark": (False, _str)}
+
+
+def strict_check(model, body, where="body"):
+    """Raises StrictError naming the first field that is not the model's, is missing, or has another type."""
+    if not isinstance(body, dict):
+        raise StrictError(f"{where}: not a JSON object")
+    for k in body:
+        if k not in model:
+            raise StrictError(f"{where}.{k}: not a field of the DDI model")
+    for k, (required, check) in model.items():
+        if k not in body or body[k] is None:
+            if required:
+                raise StrictError(f"{where}.{k}: required")
+            continue
+        v = body[k]
+        if isinstance(check, dict):
+            strict_check(check, v, f"{where}.{k}")
+        elif isinstance(check, tuple):
+            if v not in check:
+                raise StrictError(f"{where}.{k}: {v!r} is not one of {', '.join(check)}")
+        elif not check(v):
+            raise StrictError(f"{where}.{k}: {v!r} has the wrong type")
+
+
 def parse_feedback(body):
     """DdiActionFeedback as hawkBit validates it (unknown keys ignored); 400 otherwise."""
     if not isinstance(body, dict) or not isinstance(body.get("status"), dict):
@@ -395,6 +458,18 @@ def make_handler(srv):
             except ValueError:
                 return raw, raw.decode("utf-8", "replace")
 
+        def delay(self, st, path, raw):
+            d = st.get("delay")
+            if not d or not re.search(d.get("path", ""), path) or d.get("method", self.command) != self.command:
+                return
+            if d.get("match") and not re.search(d["match"], raw.decode("utf-8", "replace")):
+                return
+            with srv.lock:
+                if d.get("count") is not None and srv.delays_done >= d["count"]:
+                    return
+                srv.delays_done += 1
+            time.sleep(float(d.get("seconds", 5)))
+
         def authorized(self, st):
             if st.get("token_valid") is False:
                 return False
@@ -441,6 +516,7 @@ def make_handler(srv):
                     return self.send_file(*dl[1])
                 if dl is not None:
                     code, doc = 200, dl[1]
+                self.delay(st, u.path, raw)
                 self.reply(code, doc, body)
             except DdiError as e:
                 self.error(e, body)
@@ -466,6 +542,8 @@ def make_handler(srv):
                 e["messages"].append("Update Server: Target retrieved update action and should start now the download.")
                 return 200, doc
             if what in ("deploymentBase", "cancelAction") and len(rest) == 3 and rest[2] == "feedback" and m == "POST":
+                if a.strict:
+                    strict_check(DDI_ACTION_FEEDBACK, body)
                 srv.feedback(st, rest[1], body, what == "cancelAction")
                 return 200, None
             if what == "cancelAction" and len(rest) == 2 and m == "GET":
@@ -474,6 +552,8 @@ def make_handler(srv):
                     raise DdiError(404)
                 return 200, {"id": str(act["id"]), "cancelAction": {"stopId": str(act["id"])}}
             if what == "configData" and len(rest) == 1 and m == "PUT":
+                if a.strict:
+                    strict_check(DDI_CONFIG_DATA, body)
                 if not isinstance(body, dict) or not isinstance(body.get("data"), dict) or not body["data"] \
                         or not all(isinstance(v, str) for v in body["data"].values()) \
                         or body.get("mode") not in (None, "merge", "replace", "remove"):
@@ -518,6 +598,8 @@ def make_handler(srv):
                         "href": f"{base}/confirmationBase/{act['id']}?c={srv.etag(act, e)}"}
                 return 200, doc
             if len(rest) == 2 and m == "POST" and rest[1] in ("activateAutoConfirm", "deactivateAutoConfirm"):
+                if a.strict and rest[1] == "activateAutoConfirm" and body is not None:
+                    strict_check(DDI_ACTIVATE_AUTO_CONFIRMATION, body)
                 if rest[1] == "activateAutoConfirm":
                     b = body if isinstance(body, dict) else {}
                     ac = {"active": True, "activatedAt": int(time.time() * 1000)}
@@ -541,6 +623,8 @@ def make_handler(srv):
                     doc["actionHistory"] = h
                 return 200, doc
             if len(rest) == 3 and rest[2] == "feedback" and m == "POST":
+                if a.strict:
+                    strict_check(DDI_CONFIRMATION_FEEDBACK, body)
                 if not isinstance(body, dict) or body.get("confirmation") not in ("confirmed", "denied") \
                         or (body.get("code") is not None and not is_int(body["code"])) \
                         or (body.get("details") is not None and not isinstance(body["details"], list)):
@@ -686,6 +770,7 @@ def main():
     p.add_argument("--state", help="the JSON the test writes to script the server (re-read on every request)")
     p.add_argument("--db", help="what the server learnt, kept across restarts (default: STATE.db)")
     p.add_argument("--log", help="one JSON line per request")
+    p.add_argument("--strict", action="store_true", help="request bodies: exactly the DDI model's fields (else 400)")
     a = p.parse_args()
     if bool(a.cert) != bool(a.key):
         p.error("--cert and --key go together")
