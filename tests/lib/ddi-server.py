@@ -220,9 +220,9 @@ class Server:
         return int.from_bytes(h[:4], "big", signed=True)
 
     def deployment(self, act, base):
-        download = act.get("download", "forced")
+        download = act.get("download") or "forced"
         mw = act.get("maintenance_window")
-        update = act.get("update", "skip" if mw == "unavailable" else download)
+        update = act.get("update") or ("skip" if mw == "unavailable" else download)
         d = {"download": download, "update": update}
         if mw is not None:
             d["maintenanceWindow"] = mw

@@ -1224,7 +1224,9 @@ int agent_daemon(const Config *cfg, const Keyring *keyring, const AgentOptions *
 
 void agent_status(const Config *cfg, json_object *o) {
         _cleanup_(agent_state_done) AgentState st;
-        char t1[64], t2[64];
+        char t1[64], t2[64], action_text[32];
+        uint64_t action;
+        bool hawkbit;
         int r;
 
         agent_state_init(&st);
@@ -1234,6 +1236,12 @@ void agent_status(const Config *cfg, json_object *o) {
                         printf("Agent:         cannot read agent.json: %s\n", log_detail() ?: strerror(-r));
                 return;
         }
+        /* hawkBit: the action in progress, else the server's last offer (its action id is the serial). */
+        hawkbit = cfg->agent.backend == AGENT_BACKEND_HAWKBIT;
+        action = hawkbit_action_of(st.action.id);
+        if (hawkbit && action == 0 && st.has_serial && st.channel_name && strcmp(st.channel_name, "hawkbit") == 0)
+                action = st.serial;
+        (void) snprintf(action_text, sizeof action_text, "%" PRIu64, action);
         if (o) {
                 _cleanup_free_ char *text = agent_state_to_json(&st);
                 json_object *a = NULL;
@@ -1241,12 +1249,27 @@ void agent_status(const Config *cfg, json_object *o) {
                 if (text && json_parse_strict(text, strlen(text), &a) >= 0) {
                         json_object_object_add(a, "strategy", json_object_new_string(
                                                               agent_strategy_to_string((AgentStrategy) cfg->agent.strategy) ?: "?"));
+                        json_object_object_add(a, "backend", json_object_new_string(hawkbit ? "hawkbit" : "channel"));
+                        if (hawkbit) {
+                                json_object *h = json_object_new_object();
+                                json_object_object_add(h, "server", json_object_new_string(cfg->hawkbit.server ?: ""));
+                                json_object_object_add(h, "tenant", json_object_new_string(cfg->hawkbit.tenant ?: "DEFAULT"));
+                                json_object_object_add(h, "controller_id", json_object_new_string(
+                                                                           cfg->hawkbit.controller_id ?: st.machine_id ?: ""));
+                                json_object_object_add(h, "action_id", action ? json_object_new_uint64(action) : NULL);
+                                json_object_object_add(a, "hawkbit", h);
+                        }
                         json_object_object_add(o, "agent", a);
                 }
                 return;
         }
-        printf("Agent:         channel %s serial %" PRIu64 " (%s), version %s\n", st.channel_name ?: "?", st.serial,
-               st.channel_url ?: "?", st.channel_version ?: "?");
+        if (hawkbit)
+                printf("Agent:         hawkBit %s (tenant %s, controller %s), action %s, version %s\n", cfg->hawkbit.server ?: "?",
+                       cfg->hawkbit.tenant ?: "DEFAULT", cfg->hawkbit.controller_id ?: st.machine_id ?: "?",
+                       action ? action_text : "none", st.channel_version ?: "?");
+        else
+                printf("Agent:         channel %s serial %" PRIu64 " (%s), version %s\n", st.channel_name ?: "?", st.serial,
+                       st.channel_url ?: "?", st.channel_version ?: "?");
         printf("Rollout:       %s, reached %.2f %%; this machine's bucket %.2f; strategy %s\n", st.rollout ?: "?", st.reached,
                st.bucket, agent_strategy_to_string((AgentStrategy) cfg->agent.strategy) ?: "?");
         printf("Last check:    %s%s%s\n", st.last_check ? format_timestamp(t1, sizeof t1, (time_t) st.last_check) : "never",
