@@ -29,7 +29,19 @@ The test scripts the server through --state FILE (JSON, re-read on every request
    "target_token": "…",                  replaces --target-token (a rotated token)
    "request_attributes": true,           offer the configData link until a PUT configData arrives
    "auto_confirm": false,                the target's auto-confirmation is active
-   "http_error": {"path": REGEX, "status": 503, "count": N},  fail matching requests (N times; absent: always)
+   "http_error": {"path": REGEX, "status": 503, "count": N, "method": "POST", "match": REGEX},
+                                         fail matching requests (N times; absent: always; "method"
+                                         and "match", the body as text, both optional)
+   "link_base": "http://127.0.0.1:N",    the scheme and authority of every link in the base answer
+                                         (another host or scheme than the client asked: a hostile server)
+   "raw": {"path": REGEX, "method": "GET", "status": 200, "body": TEXT, "repeat": N, "rate": BYTES_PER_S,
+           "endless": false, "count": N},
+                                         answer a matching request (after the token check) with BODY
+                                         repeated N times (default 1) instead of the model's answer;
+                                         "{n}" in BODY is the number of raw answers so far (1, 2, …);
+                                         "rate" trickles the body; "endless" sends it again and again
+                                         (no Content-Length) until the client hangs up; N times
+                                         ("count"; absent: always): a hostile server's answers
    "delay": {"path": REGEX, "method": "POST", "match": REGEX, "seconds": S, "count": N},
                                          handle a matching request (its body as text matches "match"),
                                          then wait S seconds before answering (N times; absent: always):
@@ -138,6 +150,7 @@ class Server:
         self.db_path = a.db or ((a.state + ".db") if a.state else None)
         self.hashes = Hashes()
         self.errors_done = 0
+        self.raws_done = 0
         self.delays_done = 0
         self.db = {"actions": {}, "attributes": {}, "attributes_received": False, "auto_confirm": None,
                    "installed_version": None, "last_finished": None}
@@ -274,6 +287,10 @@ class Server:
             links["installedBase"] = {"href": f"{base}/installedBase/{self.db['last_finished']}"}
         if st.get("request_attributes") and not self.db["attributes_received"]:
             links["configData"] = {"href": f"{base}/configData"}
+        if st.get("link_base"):
+            for v in links.values():
+                u = urllib.parse.urlsplit(v["href"])
+                v["href"] = st["link_base"].rstrip("/") + urllib.parse.urlunsplit(("", "", u.path, u.query, ""))
         if not links:
             del doc["_links"]
         return doc
@@ -491,6 +508,8 @@ def make_handler(srv):
                     st = srv.state()
                     err = st.get("http_error")
                     if err and re.search(err.get("path", ""), u.path) and \
+                            err.get("method", self.command) == self.command and \
+                            (not err.get("match") or re.search(err["match"], raw.decode("utf-8", "replace"))) and \
                             (err.get("count") is None or srv.errors_done < err["count"]):
                         srv.errors_done += 1
                         raise DdiError(int(err.get("status", 503)))
@@ -506,6 +525,16 @@ def make_handler(srv):
                     scheme = "https" if a.cert else "http"
                     base = f"{scheme}://{host}/{parts[0]}/controller/v1/{parts[3]}"
                     rest = parts[4:]
+                    rw = st.get("raw")
+                    if rw and re.search(rw.get("path", ""), u.path) and rw.get("method", self.command) == self.command \
+                            and (rw.get("count") is None or srv.raws_done < rw["count"]):
+                        srv.raws_done += 1
+                        n = srv.raws_done
+                    else:
+                        rw = None
+                if rw is not None:
+                    return self.send_raw(rw, n, body)
+                with srv.lock:
                     if rest and rest[0] == "softwaremodules":
                         dl = self.download_plan(st, rest)
                     else:
@@ -670,6 +699,38 @@ def make_handler(srv):
                         srv.save()
                     return "file", (art, fn, real, md5)
             raise not_found("Software module could not be found.")
+
+        def send_raw(self, rw, n, body_in):
+            """The "raw" state key: a hostile answer, huge, endless or trickled."""
+            data = str(rw.get("body", "")).replace("{n}", str(n)).encode() * int(rw.get("repeat", 1))
+            endless = bool(rw.get("endless"))
+            rate = float(rw.get("rate") or 0)
+            code = int(rw.get("status", 200))
+            self.send_response(code)
+            self.send_header("Content-Type", "application/hal+json")
+            if endless:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            else:
+                self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            sent, t0 = 0, time.monotonic()
+            step = max(1, int(rate / 20)) if rate else 65536
+            try:
+                while data:
+                    for i in range(0, len(data), step):
+                        self.wfile.write(data[i:i + step])
+                        sent += len(data[i:i + step])
+                        if rate:
+                            self.wfile.flush()
+                            ahead = sent / rate - (time.monotonic() - t0)
+                            if ahead > 0:
+                                time.sleep(ahead)
+                    if not endless:
+                        break
+            except OSError:
+                self.close_connection = True
+            self.entry(code, sent, body_in)
 
         def send_file(self, art, fn, real, md5):
             if md5:

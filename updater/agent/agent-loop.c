@@ -626,7 +626,13 @@ static int finish_action(Poll *p, const AgentPlan *plan) {
         if (plan->result != AGENT_RESULT_NONE)
                 p->st.action.result = plan->result;
         /* Before the action is archived: a crash in between resends it, and the server answers 410. */
-        hawkbit_closed(p, hawkbit_action_of(p->st.action.id), plan->report, p->st.action.output);
+        if (p->hawkbit && plan->report != AGENT_REPORT_NONE) {
+                _cleanup_free_ char *why = NULL;
+                if (asprintf(&why, "osupdate: %s%s%s", plan->reason, p->st.action.output ? "\n" : "",
+                             p->st.action.output ?: "") < 0)
+                        return -ENOMEM;
+                hawkbit_closed(p, hawkbit_action_of(p->st.action.id), plan->report, why);
+        }
         if (plan->give_up_version && p->st.action.version) {
                 r = agent_state_give_up(&p->st, p->st.action.version);
                 if (r < 0)

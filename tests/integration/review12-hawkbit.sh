@@ -1,0 +1,270 @@
+#!/bin/bash
+# Review of issue 12 (the hawkBit back-end) as an attacker: a hostile DDI server, kill -9 at awkward
+# moments, an unprivileged local user after the token. The DDI server is tests/lib/ddi-server.py
+# (written from Eclipse hawkBit's Direct Device Integration API, release 1.1.0, tag 1.1.0, commit
+# dd342705d46e07e8eb986a79808c7c67eeca9321: DdiRootControllerRestApi.java, Ddi*.java; see
+# docs/hawkbit.md), over HTTPS with a target token, scripted through its "raw", "link_base", "delay"
+# and "http_error" state keys. Checks marked FINDING fail until the finding is fixed.
+#   hostile answers: huge, endless, deeply nested, trickled (slow-loris) base answers end the poll
+#     with an error, bounded in time, nothing changed;
+#   links: a _links href over plain http while Server= is https, to another origin, file://, ftp://;
+#     an artifact on another origin; an artifact URL carrying credentials;
+#   odd deployments: action id 0 / negative; version "../x", 200 characters, empty; a deployment
+#     whose version is not the bundle's;
+#   feedback answered 500 for the verdict: resent on the next poll, one verdict on the server;
+#   a confirmationBase that never stops asking;
+#   kill -9 between DOWNLOAD and SWITCH (resumes: one download, one verdict); kill -9 between
+#     DOWNLOAD and SWITCH, then the server withdraws the action; kill -9 while the cancellation is
+#     being confirmed;
+#   the token: file readable by others, a symlink, never in output (debug too), agent.json, the
+#     state directory, status, the health check's environment or arguments.
+. "$(dirname "$0")/../lib/ns.sh"
+setup_target
+. "$(dirname "$0")/../lib/hawkbit.sh"
+chmod 0600 "$T/token"
+
+# The health check records its environment and the command lines of its ancestors (token hunting).
+cat >"$T/check.sh" <<EOF
+#!/bin/sh
+env >>"$T/check-env"
+p=\$\$
+while [ "\$p" -gt 1 ]; do
+        tr '\0' ' ' <"/proc/\$p/cmdline" >>"$T/check-env"; echo >>"$T/check-env"
+        p=\$(awk '/^PPid:/ {print \$2}' "/proc/\$p/status")
+done
+exit 0
+EOF
+chmod +x "$T/check.sh"
+printf '[Agent]\nHealthCheck=%s\n' "$T/check.sh" >>"$CONF"
+for v in 2 3 4 5 6 7; do make_bundle "$v"; done
+
+# Every agent run with debug logging; all output kept (token hunting).
+agent() {
+        local t0
+        t0=$(date +%s%N)
+        RC=0
+        OUT=$(OSUPDATE_DEBUG=1 timeout -s KILL 120 "$OSUPDATE" agent --once --config "${1:-$CONF}" 2>&1) || RC=$?
+        SECS=$((($(date +%s%N) - t0) / 1000000000))
+        printf '%s\n' "$OUT" >>"$T/all.out"
+}
+astate() { jq -r "$1" "$T/state/agent.json"; }
+db() { jq -r "$1" "$T/ddi.db"; }
+agent_bg() {
+        OSUPDATE_DEBUG=1 "$OSUPDATE" agent --once --config "${1:-$CONF}" >>"$T/all.out" 2>&1 &
+        AGENT_PID=$!
+}
+AGENT_PID=
+kill9() { kill -KILL "$AGENT_PID" 2>/dev/null || true; wait "$AGENT_PID" 2>/dev/null || true; }
+wait_for() {
+        local n=$(($1 * 10))
+        shift
+        while ! "$@" 2>/dev/null; do
+                n=$((n - 1))
+                [ "$n" -gt 0 ] || return 1
+                sleep 0.1
+        done
+}
+# extra_server NAME [options]: another ddi-server.py on the same state (its own db and log); port in $PORT
+EXTRA_PIDS=()
+extra_server() {
+        local name=$1
+        shift
+        rm -f "$T/$name.port"
+        /usr/bin/python3 "$HB_LIB/ddi-server.py" --port 0 --port-file "$T/$name.port" --tenant DEFAULT --controller "$ID" \
+                --state "$T/ddi.json" --db "$T/$name.db" --log "$T/$name.log" "$@" 2>>"$T/ddi.err" &
+        EXTRA_PIDS+=($!)
+        disown $!
+        wait_for 10 test -s "$T/$name.port" || { not_ok "the $name server did not start"; finish; }
+        PORT=$(cat "$T/$name.port")
+}
+on_exit 'kill -KILL $AGENT_PID ${EXTRA_PIDS[@]+"${EXTRA_PIDS[@]}"} 2>/dev/null; true'
+auth_sent() { jq -r 'select(.headers.Authorization != null) | .path' "$1" | wc -l; }
+dl_path() { echo "/DEFAULT/controller/v1/$ID/softwaremodules/$((100 + $1))/artifacts/os-$2.osup"; }
+
+# --- hostile answers on the base: bounded, an error, nothing changed ----------------------------------
+before=$(snapshot "$T/state/state.json")
+BASE="/controller/v1/$ID\$"
+hostile() { # NAME RAW-JSON MAX-SECONDS
+        ddi_set ".raw = $2"
+        agent
+        [ "$RC" != 0 ] && [ "$RC" -lt 128 ] && ok "$1: an error, exit $RC" || not_ok "$1: exit $RC: ${OUT:0:300}"
+        [ "$SECS" -le "$3" ] && ok "$1: over in $SECS s" || not_ok "$1: took $SECS s (bound: $3 s)"
+        is "$1: 1 stays live" "$(live)" 1
+}
+hostile "huge base answer (4 MiB)" '{"path": "'"$BASE"'", "body": "A", "repeat": 4194304}' 10
+hostile "endless base answer" '{"path": "'"$BASE"'", "body": "[1,", "endless": true}' 10
+hostile "deeply nested base answer" '{"path": "'"$BASE"'", "body": "[", "repeat": 900000}' 10
+hostile "slow-loris base answer (2 bytes/s, endless)" '{"path": "'"$BASE"'", "body": "{\"a\":[", "endless": true, "rate": 2}' 40
+ddi_set 'del(.raw)'
+is "hostile answers: state.json unchanged" "$(snapshot "$T/state/state.json")" "$before"
+
+# --- links elsewhere ------------------------------------------------------------------------------------
+extra_server plain --target-token "$TOKEN"                        # plain http, another port
+PLAIN=$PORT
+extra_server other --cert "$T/server.pem" --key "$T/server.key"   # https, another origin, no token needed
+OTHER=$PORT
+offer 20 2
+ddi_set ".link_base = \"http://127.0.0.1:$PLAIN\""
+agent
+is "http link while Server= is https: 1 stays live" "$(live)" 1
+is "FINDING http link: the token never went out in clear" "$(auth_sent "$T/plain.log")" 0
+ddi_set ".link_base = \"https://127.0.0.1:$OTHER\""
+agent
+is "FINDING a link to another origin: the token is not sent there" "$(auth_sent "$T/other.log")" 0
+is "a link to another origin: 1 stays live" "$(live)" 1
+for scheme in "file://" "ftp://127.0.0.1:1"; do
+        ddi_set ".link_base = \"$scheme\""
+        agent
+        [ "$RC" != 0 ] && [ "$RC" -lt 128 ] && ok "$scheme link: refused (exit $RC)" || not_ok "$scheme link: exit $RC: ${OUT:0:300}"
+        is "$scheme link: 1 stays live" "$(live)" 1
+done
+ddi_set 'del(.link_base)'
+: >"$T/other.log"
+# An artifact on another origin, its URL carrying credentials.
+offer 21 2
+ddi_set ".action.artifacts[0].url = \"https://osupuser:s3cr3tpw@127.0.0.1:$OTHER$(dl_path 21 2)\""
+agent
+is "artifact elsewhere: installed (exit $RC)" "$(live)" 2
+is "artifact elsewhere: one closed/success" "$(closed 21)" success
+is "FINDING artifact on another origin: the token is not sent there" "$(auth_sent "$T/other.log")" 0
+grep -q s3cr3tpw <<<"$OUT" && not_ok "FINDING the artifact URL's password is in the output: $(grep s3cr3tpw <<<"$OUT" | head -n2)" ||
+        ok "the artifact URL's password is not in the output"
+grep -rlq s3cr3tpw "$T/state" && not_ok "the artifact URL's password is in $(grep -rl s3cr3tpw "$T/state")" ||
+        ok "the artifact URL's password is not in the state directory"
+
+# --- the verdict answered 500: resent next poll, one verdict on the server -------------------------------
+offer 30 3
+ddi_set '.http_error = {"path": "/deploymentBase/30/feedback$", "method": "POST", "match": "\"closed\"", "status": 500, "count": 1}'
+agent
+is "verdict answered 500: 3 is live" "$(live)" 3
+ddi_set 'del(.http_error)'
+agent
+is "verdict answered 500: resent, the server holds one closed/success" \
+        "$(db '[.actions["30"].feedback[] | select(.status.execution == "closed") | .status.result.finished] | join(",")')" success
+is "verdict answered 500: the server's action is finished" "$(db '.actions["30"].status')" finished
+is "verdict answered 500: one success in the history" "$(astate '[.history[] | select(.id == "hawkbit/30/3") | .result] | join(",")')" success
+
+# --- a confirmationBase that never stops asking -----------------------------------------------------------
+cp "$CONF" "$T/confirm.conf"
+printf '[hawkBit]\nAutoConfirm=yes\n' >>"$T/confirm.conf"
+offer 31 4 '"confirm": true'
+ddi_set '.raw = {"path": "/confirmationBase/[0-9]+$", "method": "GET", "body": "{\"id\": \"9{n}\", \"confirmation\": {}}"}'
+agent "$T/confirm.conf"
+n=$(jq -r 'select(.method == "POST" and (.path | test("/confirmationBase/.*/feedback$"))) | .path' "$T/ddi.log" | wc -l)
+[ "$n" -le 2 ] && ok "endless confirmationBase: $n confirmations in one poll" ||
+        not_ok "FINDING endless confirmationBase: $n confirmations in one poll (exit $RC: $(tail -n1 <<<"$OUT"))"
+[ "$SECS" -le 20 ] && ok "endless confirmationBase: over in $SECS s" || not_ok "endless confirmationBase: $SECS s"
+ddi_set 'del(.raw) | .action = null'
+is "endless confirmationBase: 3 stays live" "$(live)" 3
+
+# --- kill -9 between DOWNLOAD and SWITCH, then resumed -------------------------------------------------
+# held(ID): the server recorded the "downloaded" feedback of action ID (its answer is held back).
+held() { [ "$(db "[.actions[\"$1\"].feedback[]? | select(.status.execution == \"downloaded\")] | length")" -ge 1 ]; }
+offer 40 4
+ddi_set '.delay = {"path": "/deploymentBase/40/feedback$", "match": "\"downloaded\"", "seconds": 60, "count": 1}'
+agent_bg
+wait_for 30 held 40 || not_ok "action 40: never downloaded"
+kill9
+is "killed after DOWNLOAD: phase installing, 3 live" "$(astate '.action.id') $(astate '.action.phase') $(live)" "hawkbit/40/4 installing 3"
+ddi_set 'del(.delay)'
+agent
+is "resumed after DOWNLOAD: 4 is live" "$(live)" 4
+is "resumed after DOWNLOAD: downloaded once" "$(downloads os-4.osup)" 1
+is "resumed after DOWNLOAD: downloaded reported once" "$(feedback 40 | jq -r 'select(.execution == "downloaded") | .status' | paste -sd' ')" 200
+is "resumed after DOWNLOAD: one closed/success" "$(closed 40)" success
+is "resumed after DOWNLOAD: started once" "$(feedback 40 | jq -r '.details[]' | grep -c '^osupdate: updating' || true)" 1
+
+# --- kill -9 while the cancellation is being confirmed (after DOWNLOAD: staged) ----------------------------
+offer 41 5
+ddi_set '.delay = {"path": "/deploymentBase/41/feedback$", "match": "\"downloaded\"", "seconds": 60, "count": 1}'
+agent_bg
+wait_for 30 held 41 || not_ok "action 41: never downloaded"
+kill9
+ddi_set '.action.cancel = true | .delay = {"path": "/cancelAction/41/feedback$", "seconds": 60, "count": 1}'
+agent_bg
+wait_for 30 eval '[ "$(db ".actions[\"41\"].status")" = canceled ]' || not_ok "action 41: the cancellation never reached the server"
+kill9
+ddi_set 'del(.delay)'
+agent
+is "killed confirming the cancellation: 4 stays live" "$(live)" 4
+is "killed confirming the cancellation: the action ends canceled" "$(astate '[.history[] | select(.id == "hawkbit/41/5") | .result] | join(",")')" canceled
+is "killed confirming the cancellation: no verdict accepted" "$(feedback 41 | jq -r 'select(.execution == "closed" and .status == 200) | .finished')" ""
+is "killed confirming the cancellation: no action left" "$(astate '.action.phase // "none"')" none
+
+# --- kill -9 between DOWNLOAD and SWITCH, then the server withdraws the action ------------------------------
+offer 42 5
+ddi_set '.delay = {"path": "/deploymentBase/42/feedback$", "match": "\"downloaded\"", "seconds": 60, "count": 1}'
+agent_bg
+wait_for 30 held 42 || not_ok "action 42: never downloaded"
+kill9
+# The operator withdraws 42 on the server (hawkBit: a new assignment supersedes it; nothing to install now).
+ddi_stop
+ddi_set '.action = null'
+jq '.actions["42"].status = "canceled"' "$T/ddi.db" >"$T/ddi.db.new" && mv "$T/ddi.db.new" "$T/ddi.db"
+ddi_start
+agent
+is "FINDING withdrawn after DOWNLOAD: 5 is not switched live" "$(live)" 4
+is "withdrawn after DOWNLOAD: no verdict accepted" "$(feedback 42 | jq -r 'select(.execution == "closed" and .status == 200) | .finished')" ""
+
+# --- odd deployments ------------------------------------------------------------------------------------
+cur=$(live)
+for id in '"0"' '"-1"'; do
+        offer 22 6
+        ddi_set ".action.id = $id"
+        n=$(downloads os-6.osup)
+        agent
+        is "FINDING action id $id: nothing downloaded" "$(downloads os-6.osup)" "$n"
+        is "FINDING action id $id: $cur stays live" "$(live)" "$cur"
+done
+cur=$(live)
+long=9$(printf 'a%.0s' $(seq 200))
+id=23
+for v in "../x" "$long" ""; do
+        offer $id 9
+        ddi_set ".action.version = \"$v\""
+        agent
+        is "version '${v:0:12}': $cur stays live" "$(live)" "$cur"
+        is "version '${v:0:12}': closed/failure" "$(closed $id)" failure
+        id=$((id + 1))
+done
+# The deployment names 9, the artifact is the older (signed) bundle 1; names 6, the artifact is 7.
+offer 26 9
+ddi_set ".action.artifacts[0].file = \"$T/v1.osup\""
+agent
+is "version 9 announced, bundle 1 served: $cur stays live" "$(live)" "$cur"
+is "version 9 announced, bundle 1 served: closed/failure" "$(closed 26)" failure
+offer 27 6
+ddi_set ".action.artifacts[0].file = \"$T/v7.osup\""
+agent
+is "FINDING version 6 announced, bundle 7 served: refused before going live" "$(live)" "$cur"
+is "version 6 announced, bundle 7 served: one verdict" "$(closed 27 | wc -w)" 1
+echo "# version 6 announced, bundle 7 served: exit $RC, live $(live), closed '$(closed 27)': $(tail -n3 <<<"$OUT")"
+
+# --- the token ---------------------------------------------------------------------------------------------
+ddi_set '.action = null'
+cp "$CONF" "$T/open.conf"
+cp "$T/token" "$T/token-open"
+chmod 0644 "$T/token-open"
+sed -i "s|^TargetTokenFile=.*|TargetTokenFile=$T/token-open|" "$T/open.conf"
+agent "$T/open.conf"
+if [ "$RC" != 0 ] || grep -Eqi 'token.*(readable|mode|permission)' <<<"$OUT"; then
+        ok "a token file readable by others: refused or warned about (exit $RC)"
+else
+        not_ok "FINDING a token file readable by others (0644) is used silently: exit $RC"
+fi
+ln -s "$T/token" "$T/token-link"
+sed -i "s|^TargetTokenFile=.*|TargetTokenFile=$T/token-link|" "$T/open.conf"
+agent "$T/open.conf"
+[ "$RC" != 0 ] && ok "a token file that is a symlink: refused (exit $RC)" || not_ok "a symlinked token file was followed"
+"$OSUPDATE" status --config "$CONF" >"$T/status.out" 2>&1 || true
+"$OSUPDATE" status --json --config "$CONF" >>"$T/status.out" 2>&1 || true
+grep -q "$TOKEN" "$T/all.out" && not_ok "the token is in the agent's output" || ok "the token is not in the agent's output (debug)"
+grep -q "$TOKEN" "$T/status.out" && not_ok "the token is in status" || ok "the token is not in status"
+grep -rlq "$TOKEN" "$T/state" && not_ok "the token is in $(grep -rl "$TOKEN" "$T/state")" || ok "the token is not in the state directory"
+[ -s "$T/check-env" ] && ! grep -q "$TOKEN" "$T/check-env" && ok "the token is not in the health check's environment or arguments" ||
+        not_ok "the health check saw the token (or never ran)"
+others=$(find "$T/state" -type f -perm /o=w | paste -sd' ')
+is "no file of the state directory is writable by others" "$others" ""
+
+is "every request body had exactly the DDI model's fields (--strict)" "$(ddi_rejected)" ""
+finish
