@@ -11,7 +11,10 @@
 #                             `confirmed`, then installed in the same poll;
 #   cancelled before the switch (fetched ahead, not live) → the cancellation confirmed (closed/
 #                             success on cancelAction), nothing switched, no verdict on the action;
-#   the version that runs offered → the action closed/success ("up to date"), nothing fetched.
+#   the version that runs offered → the action closed/success ("up to date"), nothing fetched;
+#   bad [hawkBit] settings (Server=, Tenant=, ControllerID=, tokens, token files, Attributes=,
+#   AutoConfirm=, Backend=) → exit 4 naming the line, nothing sent, nothing changed; a token file that
+#   is missing, empty or not a token → exit 3 naming the file, recorded in agent.json.
 . "$(dirname "$0")/../lib/ns.sh"
 setup_target
 . "$(dirname "$0")/../lib/hawkbit.sh"
@@ -124,6 +127,39 @@ is "up to date: exit 0" "$RC" 0
 is "up to date: closed/success" "$(closed 27)" success
 feedback 27 | jq -r '.details[]' | grep -q "up to date" && ok "up to date: says so" || not_ok "up to date: $(feedback 27)"
 is "up to date: nothing downloaded" "$(downloads os-4.osup)" "$n"
+
+# --- bad [hawkBit] settings: refused before anything is sent or changed -----------------------------------
+bad() { # bad NAME REGEX LINES…: the configuration plus LINES is refused (exit ${CODE:-4}), saying REGEX
+        local name=$1 regex=$2
+        shift 2
+        cp "$CONF" "$T/bad.conf"
+        printf '%s\n' "$@" >>"$T/bad.conf"
+        expect "bad config: $name" "${CODE:-4}" "$regex" "$OSUPDATE" agent --once --config "$T/bad.conf"
+}
+n=$(wc -l <"$T/ddi.log")
+: >"$T/empty-token"
+printf 'has a space\n' >"$T/spaced-token"
+# A token file is read at every poll (it may be provisioned later): its error is the poll's, recorded,
+# exit 3 (an input cannot be read; the daemon backs off and reads it again).
+CODE=3 bad "an empty token file" "no usable hawkBit token" "[hawkBit]" "TargetTokenFile=$T/empty-token"
+grep -q "no usable hawkBit token" <<<"$(astate .last_error)" && ok "bad token file: agent.json says so" ||
+        not_ok "bad token file: last_error $(astate .last_error)"
+CODE=3 bad "a token file with a space" "no usable hawkBit token" "[hawkBit]" "TargetTokenFile=$T/spaced-token"
+CODE=3 bad "a missing token file" "Cannot read the hawkBit token" "[hawkBit]" "TargetTokenFile=$T/no-such-token"
+before=$(snapshot "$T/state")
+bad "Server= not a URL" "bad.conf:[0-9]+" "[hawkBit]" "Server=hawkbit.example.com"
+bad "Server= ftp" "bad.conf:[0-9]+" "[hawkBit]" "Server=ftp://127.0.0.1/"
+bad "Tenant= with a slash" "bad.conf:[0-9]+" "[hawkBit]" "Tenant=a/b"
+bad "ControllerID= with a space" "bad.conf:[0-9]+" "[hawkBit]" "ControllerID=a b"
+bad "TargetToken= with a space" "bad.conf:[0-9]+" "[hawkBit]" "TargetToken=a b"
+bad "Attributes= without =" "bad.conf:[0-9]+" "[hawkBit]" "Attributes=hwRevision"
+bad "AutoConfirm= not a boolean" "bad.conf:[0-9]+" "[hawkBit]" "AutoConfirm=perhaps"
+bad "Backend= unknown" "bad.conf:[0-9]+" "[Agent]" "Backend=mender"
+grep -v '^Server=' "$CONF" >"$T/noserver.conf"
+expect "bad config: Backend=hawkbit without Server=" 4 "needs Server=" "$OSUPDATE" agent --once --config "$T/noserver.conf"
+is "bad config: nothing sent to the server" "$(wc -l <"$T/ddi.log")" "$n"
+is "bad config: the state directory unchanged by a refused configuration" "$(snapshot "$T/state")" "$before"
+is "bad config: 4 stays live" "$(live)" 4
 
 is "every request body had exactly the DDI model's fields (--strict)" "$(ddi_rejected)" ""
 finish

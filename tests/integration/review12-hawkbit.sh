@@ -36,7 +36,7 @@ exit 0
 EOF
 chmod +x "$T/check.sh"
 printf '[Agent]\nHealthCheck=%s\n' "$T/check.sh" >>"$CONF"
-for v in 2 3 4 5 6 7; do make_bundle "$v"; done
+for v in 2 3 4 5 6 7 8 9 10 11; do make_bundle "$v"; done
 
 # Every agent run with debug logging; all output kept (token hunting).
 agent() {
@@ -82,6 +82,7 @@ auth_sent() { jq -r 'select(.headers.Authorization != null) | .path' "$1" | wc -
 dl_path() { echo "/DEFAULT/controller/v1/$ID/softwaremodules/$((100 + $1))/artifacts/os-$2.osup"; }
 
 # --- hostile answers on the base: bounded, an error, nothing changed ----------------------------------
+echo "# $(date +%T) hostile answers on the base: bound"
 before=$(snapshot "$T/state/state.json" || true)
 BASE="/controller/v1/$ID\$"
 hostile() { # NAME RAW-JSON MAX-SECONDS
@@ -99,6 +100,7 @@ ddi_set 'del(.raw)'
 is "hostile answers: state.json unchanged" "$(snapshot "$T/state/state.json" || true)" "$before"
 
 # --- links elsewhere ------------------------------------------------------------------------------------
+echo "# $(date +%T) links elsewhere"
 extra_server plain --target-token "$TOKEN"                        # plain http, another port
 PLAIN=$PORT
 extra_server other --cert "$T/server.pem" --key "$T/server.key"   # https, another origin, no token needed
@@ -108,24 +110,28 @@ ddi_set ".link_base = \"http://127.0.0.1:$PLAIN\""
 agent
 is "http link while Server= is https: 1 stays live" "$(live)" 1
 is "FINDING http link: the token never went out in clear" "$(auth_sent "$T/plain.log")" 0
+offer 21 2
 ddi_set ".link_base = \"https://127.0.0.1:$OTHER\""
 agent
 is "FINDING a link to another origin: the token is not sent there" "$(auth_sent "$T/other.log")" 0
-is "a link to another origin: 1 stays live" "$(live)" 1
+id=22
 for scheme in "file://" "ftp://127.0.0.1:1"; do
+        offer $id 3
         ddi_set ".link_base = \"$scheme\""
+        cur=$(live)
         agent
         [ "$RC" != 0 ] && [ "$RC" -lt 128 ] && ok "$scheme link: refused (exit $RC)" || not_ok "$scheme link: exit $RC: ${OUT:0:300}"
-        is "$scheme link: 1 stays live" "$(live)" 1
+        is "$scheme link: $cur stays live" "$(live)" "$cur"
+        id=$((id + 1))
 done
 ddi_set 'del(.link_base)'
 : >"$T/other.log"
 # An artifact on another origin, its URL carrying credentials.
-offer 21 2
-ddi_set ".action.artifacts[0].url = \"https://osupuser:s3cr3tpw@127.0.0.1:$OTHER$(dl_path 21 2)\""
+offer 24 3
+ddi_set ".action.artifacts[0].url = \"https://osupuser:s3cr3tpw@127.0.0.1:$OTHER$(dl_path 24 3)\""
 agent
-is "artifact elsewhere: installed (exit $RC)" "$(live)" 2
-is "artifact elsewhere: one closed/success" "$(closed 21)" success
+is "artifact elsewhere: installed (exit $RC)" "$(live)" 3
+is "artifact elsewhere: one closed/success" "$(closed 24)" success
 is "FINDING artifact on another origin: the token is not sent there" "$(auth_sent "$T/other.log")" 0
 grep -q s3cr3tpw <<<"$OUT" && not_ok "FINDING the artifact URL's password is in the output: $(grep s3cr3tpw <<<"$OUT" | head -n2)" ||
         ok "the artifact URL's password is not in the output"
@@ -133,21 +139,23 @@ grep -rlq s3cr3tpw "$T/state" && not_ok "the artifact URL's password is in $(gre
         ok "the artifact URL's password is not in the state directory"
 
 # --- the verdict answered 500: resent next poll, one verdict on the server -------------------------------
-offer 30 3
+echo "# $(date +%T) the verdict answered 500: resent n"
+offer 30 4
 ddi_set '.http_error = {"path": "/deploymentBase/30/feedback$", "method": "POST", "match": "\"closed\"", "status": 500, "count": 1}'
 agent
-is "verdict answered 500: 3 is live" "$(live)" 3
+is "verdict answered 500: 4 is live" "$(live)" 4
 ddi_set 'del(.http_error)'
 agent
 is "verdict answered 500: resent, the server holds one closed/success" \
         "$(db '[.actions["30"].feedback[] | select(.status.execution == "closed") | .status.result.finished] | join(",")')" success
 is "verdict answered 500: the server's action is finished" "$(db '.actions["30"].status')" finished
-is "verdict answered 500: one success in the history" "$(astate '[.history[] | select(.id == "hawkbit/30/3") | .result] | join(",")')" success
+is "verdict answered 500: one success in the history" "$(astate '[.history[] | select(.id == "hawkbit/30/4") | .result] | join(",")')" success
 
 # --- a confirmationBase that never stops asking -----------------------------------------------------------
+echo "# $(date +%T) a confirmationBase that never stop"
 cp "$CONF" "$T/confirm.conf"
 printf '[hawkBit]\nAutoConfirm=yes\n' >>"$T/confirm.conf"
-offer 31 4 '"confirm": true'
+offer 31 5 '"confirm": true'
 ddi_set '.raw = {"path": "/confirmationBase/[0-9]+$", "method": "GET", "body": "{\"id\": \"9{n}\", \"confirmation\": {}}"}'
 agent "$T/confirm.conf"
 n=$(jq -r 'select(.method == "POST" and (.path | test("/confirmationBase/.*/feedback$"))) | .path' "$T/ddi.log" | wc -l)
@@ -155,27 +163,29 @@ n=$(jq -r 'select(.method == "POST" and (.path | test("/confirmationBase/.*/feed
         not_ok "FINDING endless confirmationBase: $n confirmations in one poll (exit $RC: $(tail -n1 <<<"$OUT"))"
 [ "$SECS" -le 20 ] && ok "endless confirmationBase: over in $SECS s" || not_ok "endless confirmationBase: $SECS s"
 ddi_set 'del(.raw) | .action = null'
-is "endless confirmationBase: 3 stays live" "$(live)" 3
+is "endless confirmationBase: 4 stays live" "$(live)" 4
 
 # --- kill -9 between DOWNLOAD and SWITCH, then resumed -------------------------------------------------
+echo "# $(date +%T) kill -9 between DOWNLOAD and SWITC"
 # held(ID): the server recorded the "downloaded" feedback of action ID (its answer is held back).
 held() { [ "$(db "[.actions[\"$1\"].feedback[]? | select(.status.execution == \"downloaded\")] | length")" -ge 1 ]; }
-offer 40 4
+offer 40 5
 ddi_set '.delay = {"path": "/deploymentBase/40/feedback$", "match": "\"downloaded\"", "seconds": 60, "count": 1}'
 agent_bg
 wait_for 30 held 40 || not_ok "action 40: never downloaded"
 kill9
-is "killed after DOWNLOAD: phase installing, 3 live" "$(astate '.action.id') $(astate '.action.phase') $(live)" "hawkbit/40/4 installing 3"
+is "killed after DOWNLOAD: phase installing, 3 live" "$(astate '.action.id') $(astate '.action.phase') $(live)" "hawkbit/40/5 installing 4"
 ddi_set 'del(.delay)'
 agent
-is "resumed after DOWNLOAD: 4 is live" "$(live)" 4
-is "resumed after DOWNLOAD: downloaded once" "$(downloads os-4.osup)" 1
-is "resumed after DOWNLOAD: downloaded reported once" "$(feedback 40 | jq -r 'select(.execution == "downloaded") | .status' | paste -sd' ')" 200
+is "resumed after DOWNLOAD: 5 is live" "$(live)" 5
+is "resumed after DOWNLOAD: downloaded once" "$(downloads os-5.osup)" 1
+is "resumed after DOWNLOAD: downloaded reported once" "$(db '[.actions["40"].feedback[] | select(.status.execution == "downloaded")] | length')" 1
 is "resumed after DOWNLOAD: one closed/success" "$(closed 40)" success
 is "resumed after DOWNLOAD: started once" "$(feedback 40 | jq -r '.details[]' | grep -c '^osupdate: updating' || true)" 1
 
 # --- kill -9 while the cancellation is being confirmed (after DOWNLOAD: staged) ----------------------------
-offer 41 5
+echo "# $(date +%T) kill -9 while the cancellation is"
+offer 41 6
 ddi_set '.delay = {"path": "/deploymentBase/41/feedback$", "match": "\"downloaded\"", "seconds": 60, "count": 1}'
 agent_bg
 wait_for 30 held 41 || not_ok "action 41: never downloaded"
@@ -186,13 +196,14 @@ wait_for 30 eval '[ "$(db ".actions[\"41\"].status")" = canceled ]' || not_ok "a
 kill9
 ddi_set 'del(.delay)'
 agent
-is "killed confirming the cancellation: 4 stays live" "$(live)" 4
-is "killed confirming the cancellation: the action ends canceled" "$(astate '[.history[] | select(.id == "hawkbit/41/5") | .result] | join(",")')" canceled
+is "killed confirming the cancellation: 5 stays live" "$(live)" 5
+is "killed confirming the cancellation: the action ends canceled" "$(astate '[.history[] | select(.id == "hawkbit/41/6") | .result] | join(",")')" canceled
 is "killed confirming the cancellation: no verdict accepted" "$(feedback 41 | jq -r 'select(.execution == "closed" and .status == 200) | .finished')" ""
 is "killed confirming the cancellation: no action left" "$(astate '.action.phase // "none"')" none
 
 # --- kill -9 between DOWNLOAD and SWITCH, then the server withdraws the action ------------------------------
-offer 42 5
+echo "# $(date +%T) kill -9 between DOWNLOAD and SWITC"
+offer 42 7
 ddi_set '.delay = {"path": "/deploymentBase/42/feedback$", "match": "\"downloaded\"", "seconds": 60, "count": 1}'
 agent_bg
 wait_for 30 held 42 || not_ok "action 42: never downloaded"
@@ -203,44 +214,48 @@ ddi_set '.action = null'
 jq '.actions["42"].status = "canceled"' "$T/ddi.db" >"$T/ddi.db.new" && mv "$T/ddi.db.new" "$T/ddi.db"
 ddi_start
 agent
-is "FINDING withdrawn after DOWNLOAD: 5 is not switched live" "$(live)" 4
+is "FINDING withdrawn after DOWNLOAD: 7 is not switched live" "$(live)" 5
 is "withdrawn after DOWNLOAD: no verdict accepted" "$(feedback 42 | jq -r 'select(.execution == "closed" and .status == 200) | .finished')" ""
 
 # --- odd deployments ------------------------------------------------------------------------------------
-cur=$(live)
+echo "# $(date +%T) odd deployments"
+v=8
 for id in '"0"' '"-1"'; do
-        offer 22 6
+        offer 22 $v
         ddi_set ".action.id = $id"
-        n=$(downloads os-6.osup)
+        n=$(downloads os-$v.osup)
+        cur=$(live)
         agent
-        is "FINDING action id $id: nothing downloaded" "$(downloads os-6.osup)" "$n"
+        is "FINDING action id $id: nothing downloaded" "$(downloads os-$v.osup)" "$n"
         is "FINDING action id $id: $cur stays live" "$(live)" "$cur"
+        v=$((v + 1))
 done
 cur=$(live)
-long=9$(printf 'a%.0s' $(seq 200))
-id=23
+long=99$(printf 'a%.0s' $(seq 200))
+id=25
 for v in "../x" "$long" ""; do
-        offer $id 9
+        offer $id 99
         ddi_set ".action.version = \"$v\""
         agent
         is "version '${v:0:12}': $cur stays live" "$(live)" "$cur"
         is "version '${v:0:12}': closed/failure" "$(closed $id)" failure
         id=$((id + 1))
 done
-# The deployment names 9, the artifact is the older (signed) bundle 1; names 6, the artifact is 7.
-offer 26 9
+# The deployment names 99, the artifact is the older (signed) bundle 1; names 10, the artifact is 11.
+offer 28 99
 ddi_set ".action.artifacts[0].file = \"$T/v1.osup\""
 agent
-is "version 9 announced, bundle 1 served: $cur stays live" "$(live)" "$cur"
-is "version 9 announced, bundle 1 served: closed/failure" "$(closed 26)" failure
-offer 27 6
-ddi_set ".action.artifacts[0].file = \"$T/v7.osup\""
+is "version 99 announced, bundle 1 served: $cur stays live" "$(live)" "$cur"
+is "version 99 announced, bundle 1 served: closed/failure" "$(closed 28)" failure
+offer 29 10
+ddi_set ".action.artifacts[0].file = \"$T/v11.osup\""
 agent
-is "FINDING version 6 announced, bundle 7 served: refused before going live" "$(live)" "$cur"
-is "version 6 announced, bundle 7 served: one verdict" "$(closed 27 | wc -w)" 1
-echo "# version 6 announced, bundle 7 served: exit $RC, live $(live), closed '$(closed 27)': $(tail -n3 <<<"$OUT")"
+is "FINDING version 10 announced, bundle 11 served: refused before going live" "$(live)" "$cur"
+is "version 10 announced, bundle 11 served: one verdict" "$(closed 29 | wc -w)" 1
+echo "# version 10 announced, bundle 11 served: exit $RC, live $(live), closed '$(closed 29)': $(tail -n3 <<<"$OUT")"
 
 # --- the token ---------------------------------------------------------------------------------------------
+echo "# $(date +%T) the token"
 ddi_set '.action = null'
 cp "$CONF" "$T/open.conf"
 cp "$T/token" "$T/token-open"

@@ -51,10 +51,10 @@ static int token_read(const char *inline_token, const char *file, char **ret) {
         }
         r = read_regular_file(file, 4096, &buf, &len);
         if (r < 0)
-                return log_error_errno(ENOEXEC, "Cannot read the hawkBit token from %s: %s", file, strerror(-r));
+                return log_debug_errno(EACCES, "Cannot read the hawkBit token from %s: %s", file, strerror(-r));
         buf[strcspn(buf, "\r\n")] = 0;
         if (!*buf || strspn(buf, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-~+/=") != strlen(buf))
-                return log_error_errno(ENOEXEC, "%s holds no usable hawkBit token (empty, or characters a token has not).", file);
+                return log_debug_errno(EACCES, "%s holds no usable hawkBit token (empty, or characters a token has not).", file);
         *ret = TAKE_PTR(buf);
         return 1;
 }

@@ -35,7 +35,8 @@ HawkbitOffer *hawkbit_offer_free(HawkbitOffer *o);
 DEFINE_TRIVIAL_CLEANUP_FUNC(HawkbitOffer *, hawkbit_offer_free);
 
 /* "Authorization: TargetToken <t>" (or GatewayToken) from [hawkBit]; *ret NULL when no token is
- * configured. -ENOEXEC (logged) when a token file cannot be read or is empty. */
+ * configured. -EACCES (log_detail()) when a token file cannot be read or holds no token: read at
+ * every poll, it may be provisioned later (the daemon backs off meanwhile, as for a 401). */
 int hawkbit_auth_header(const Config *cfg, char **ret);
 
 /* The controller's base URL: Server/Tenant/controller/v1/ControllerID. */
