@@ -41,16 +41,6 @@ channel() {
                 --bundle "$H/v$2.osup" --bundle-file "$T/v$2.osup" --percent 100 -o "$T/www/stable.json.new" >/dev/null
         mv "$T/www/stable.json.new" "$T/www/stable.json"
 }
-# wait_for SECONDS CMD…: until CMD succeeds (0) or the time is up (1).
-wait_for() {
-        local n=$(($1 * 20))
-        shift
-        for _ in $(seq "$n"); do
-                "$@" >/dev/null 2>&1 && return 0
-                sleep 0.05
-        done
-        return 1
-}
 notes() { grep -c -x "$1" "$T/notify.log" || true; }
 has_note() { [ "$(notes "$1")" -ge "${2:-1}" ]; }
 alive() { kill -0 "$DPID" 2>/dev/null; }
@@ -72,7 +62,7 @@ PY
 python3 "$T/notify.py" "$T/notify.sock" "$T/notify.log" &
 NS_PIDS+=($!)
 disown $!
-wait_for 10 grep -q LISTENING "$T/notify.log" || { not_ok "the notify listener did not start"; finish; }
+wait_until 10 grep -q LISTENING "$T/notify.log" || { not_ok "the notify listener did not start"; finish; }
 
 # start_daemon CONF NAME: the agent as systemd starts it: NOTIFY_SOCKET, WATCHDOG_USEC and
 # WATCHDOG_PID its own pid (the shell execs it); its output in $T/NAME.log, its exit code in
@@ -87,7 +77,7 @@ start_daemon() {
                 echo "$rc" >"$T/$2.rc"
         ) 2>/dev/null &
         disown $!
-        wait_for 10 test -s "$T/$2.pid" || { not_ok "the daemon did not start"; finish; }
+        wait_until 10 test -s "$T/$2.pid" || { not_ok "the daemon did not start"; finish; }
         DPID=$(cat "$T/$2.pid")
         NS_PIDS+=("$DPID")
 }
@@ -95,7 +85,7 @@ start_daemon() {
 stop_daemon() {
         kill -TERM "$DPID"
         DRC=none
-        if wait_for 20 test -s "$T/$1.rc"; then DRC=$(cat "$T/$1.rc"); fi
+        if wait_until 20 test -s "$T/$1.rc"; then DRC=$(cat "$T/$1.rc"); fi
 }
 
 publish() { make_bundle "$1"; cp "$T/v$1.osup" "$T/www/v$1.osup"; }
@@ -106,18 +96,18 @@ channel 1 1
 
 # --- 1. Started as a Type=notify service -----------------------------------------------------------
 start_daemon "$CONF" d1
-wait_for 10 has_note READY=1 && ok "READY=1 arrives on NOTIFY_SOCKET" || not_ok "no READY=1: $(cat "$T/notify.log")"
-wait_for 10 has_note WATCHDOG=1 4 && ok "WATCHDOG=1 arrives again and again ($(notes WATCHDOG=1) so far)" ||
+wait_until 10 has_note READY=1 && ok "READY=1 arrives on NOTIFY_SOCKET" || not_ok "no READY=1: $(cat "$T/notify.log")"
+wait_until 10 has_note WATCHDOG=1 4 && ok "WATCHDOG=1 arrives again and again ($(notes WATCHDOG=1) so far)" ||
         not_ok "WATCHDOG=1 $(notes WATCHDOG=1) times: $(cat "$T/d1.log")"
 grep -q "^STATUS=Polling $H/stable.json every 1 s" "$T/notify.log" && grep -q "^STATUS=Next poll in" "$T/notify.log" &&
         ok "STATUS= lines: what it polls, when next" || not_ok "STATUS lines: $(grep STATUS "$T/notify.log")"
 is "up to date: v1 still live" "$(live)" 1
-wait_for 10 eval '[ "$(ast .channel.serial)" = 1 ]' && ok "the daemon polled and accepted serial 1" ||
+wait_until 10 eval '[ "$(ast .channel.serial)" = 1 ]' && ok "the daemon polled and accepted serial 1" ||
         not_ok "serial 1 not accepted: $(cat "$T/d1.log")"
 
 # A new serial naming v2: within a few seconds v2 is live, healthy, marked good.
 channel 2 2
-wait_for 20 last_is "stable/2/2 success" && ok "channel serial 2 (v2): the daemon reports success" ||
+wait_until 20 last_is "stable/2/2 success" && ok "channel serial 2 (v2): the daemon reports success" ||
         not_ok "no success for v2: $(ast .) $(cat "$T/d1.log")"
 is "v2 is live" "$(live)" 2
 is "v2's slot is marked good" "$(jq -r '.slots[.active].good' "$T/state/state.json")" true
@@ -125,14 +115,14 @@ is "no action left" "$(ast '.action.phase // "none"')" none
 
 # The channel answers 404: the daemon keeps running, records the error, counts the errors up.
 mv "$T/www/stable.json" "$T/stable.json.away"
-wait_for 15 eval '[ "$(ast .errors)" -ge 3 ]' && ok "404: errors count up in agent.json ($(ast .errors))" ||
+wait_until 15 eval '[ "$(ast .errors)" -ge 3 ]' && ok "404: errors count up in agent.json ($(ast .errors))" ||
         not_ok "404: errors $(ast .errors): $(cat "$T/d1.log")"
 grep -q "404" <<<"$(ast .last_error)" && ok "404: last_error says so: $(ast .last_error)" || not_ok "404: last_error $(ast .last_error)"
 alive && ok "404: the daemon keeps running" || not_ok "404: the daemon died: $(cat "$T/d1.log")"
 grep -q "^STATUS=Poll failed" "$T/notify.log" && ok "404: STATUS= says the poll failed" || not_ok "404: no STATUS=Poll failed"
 is "404: v2 still live" "$(live)" 2
 mv "$T/stable.json.away" "$T/www/stable.json"
-wait_for 10 eval '[ "$(ast .errors)" = 0 ]' && [ -z "$(ast '.last_error // empty')" ] &&
+wait_until 10 eval '[ "$(ast .errors)" = 0 ]' && [ -z "$(ast '.last_error // empty')" ] &&
         ok "the channel back: errors reset, no last_error" || not_ok "errors $(ast .errors), last_error $(ast .last_error)"
 
 # SIGTERM: exit 0, STOPPING=1.
@@ -143,21 +133,21 @@ has_note STOPPING=1 && ok "SIGTERM: STOPPING=1" || not_ok "no STOPPING=1"
 # --- 2. Killed in the middle of a health check; the next daemon finishes it --------------------------
 start_daemon "$SLOW" d2
 channel 3 3
-wait_for 20 runs_reach 1 || not_ok "the health check did not start: $(cat "$T/d2.log")"
+wait_until 20 runs_reach 1 || not_ok "the health check did not start: $(cat "$T/d2.log")"
 sleep 0.5
 kill -KILL "$DPID"
-wait_for 5 test -s "$T/d2.rc" || not_ok "kill -9 did not end the daemon"
+wait_until 5 test -s "$T/d2.rc" || not_ok "kill -9 did not end the daemon"
 is "killed mid-check: v3 is live" "$(live)" 3
 is "killed mid-check: phase checking in agent.json" "$(ast .action.phase)" checking
 is "killed mid-check: nothing reported for v3" "$(ast '[.history[] | select(.version == "3")] | length')" 0
 # A new daemon: resumes the check (it runs again) — and while it runs, a --once is turned away.
 start_daemon "$SLOW" d3
-wait_for 20 runs_reach 2 && ok "the next daemon runs the check again" || not_ok "the check did not run again: $(cat "$T/d3.log")"
+wait_until 20 runs_reach 2 && ok "the next daemon runs the check again" || not_ok "the check did not run again: $(cat "$T/d3.log")"
 RC=0
 OUT=$(timeout -s KILL 60 "$OSUPDATE" agent --once --config "$SLOW" 2>&1) || RC=$?
 is "a --once during the daemon's poll: exit 20" "$RC" 20
 grep -q "Another agent run is in progress" <<<"$OUT" && ok "… saying another agent run is in progress" || not_ok "--once: $OUT"
-wait_for 20 last_is "stable/3/3 success" && ok "the resumed action ends in success" || not_ok "no success for v3: $(ast .)"
+wait_until 20 last_is "stable/3/3 success" && ok "the resumed action ends in success" || not_ok "no success for v3: $(ast .)"
 sleep 2.5 # two more polls: nothing reported twice, the check not run again
 is "v3: exactly one history entry" "$(ast '[.history[] | select(.version == "3")] | length')" 1
 is "v3: exactly one success in all" "$(ast '[.history[] | select(.result == "success")] | length')" 2
@@ -197,9 +187,9 @@ PY
 python3 "$T/follow.py" "$N/access.log" "$T/req.times" &
 NS_PIDS+=($!)
 disown $!
-wait_for 10 grep -q FOLLOWING "$T/req.times" || not_ok "the access log follower did not start"
+wait_until 10 grep -q FOLLOWING "$T/req.times" || not_ok "the access log follower did not start"
 start_daemon "$BACK" d4
-wait_for 30 eval '[ "$(grep -c "^[0-9]" "$T/req.times")" -ge 4 ]' || true
+wait_until 30 eval '[ "$(grep -c "^[0-9]" "$T/req.times")" -ge 4 ]' || true
 mapfile -t times < <(grep "^[0-9]" "$T/req.times")
 echo "# 404 requests at ms: ${times[*]}"
 if [ "${#times[@]}" -ge 4 ]; then
@@ -219,7 +209,7 @@ is "backoff daemon: SIGTERM, exit 0" "$DRC" 0
 # --- 4. A configuration error stops the daemon (exit 4): polling again cannot mend it ---------------
 grep -v '^Channel=' "$CONF" >"$T/nochannel.conf"
 start_daemon "$T/nochannel.conf" d5
-wait_for 20 test -s "$T/d5.rc" && is "no Channel=: the daemon exits 4" "$(cat "$T/d5.rc")" 4 ||
+wait_until 20 test -s "$T/d5.rc" && is "no Channel=: the daemon exits 4" "$(cat "$T/d5.rc")" 4 ||
         { not_ok "no Channel=: the daemon still runs: $(cat "$T/d5.log")"; kill -KILL "$DPID"; }
 grep -q "Channel=" "$T/d5.log" && ok "no Channel=: it says what is missing" || not_ok "no Channel=: $(cat "$T/d5.log")"
 finish

@@ -14,15 +14,6 @@ setup_target
 printf '[Agent]\nHealthCheck=/bin/true\nInterval=8s\n' >>"$CONF"
 make_bundle 2
 astate() { jq -r "$1" "$T/state/agent.json" 2>/dev/null || echo "(no agent.json)"; }
-wait_for() {
-        local n=$(($1 * 10))
-        shift
-        while ! "$@" 2>/dev/null; do
-                n=$((n - 1))
-                [ "$n" -gt 0 ] || return 1
-                sleep 0.1
-        done
-}
 base_gets() { jq -r --arg p "/controller/v1/$ID" 'select(.method == "GET" and (.path | endswith($p))) | .status' "$T/ddi.log" | wc -l; }
 # The daemon's log from line $1 on: its delays, "DELAY ERRORS" a line (ERRORS 0 after a success).
 delays_since() {
@@ -58,7 +49,7 @@ grep -q "the server's polling interval" "$T/d.log" && ok "the log says whose int
 from=$(($(wc -l <"$T/d.log") + 1))
 requests_before=$(wc -l <"$T/ddi.log")
 ddi_set '.token_valid = false'
-wait_for 25 has_errors "$from" 4 || not_ok "401: fewer than 4 failures: $(tail -n +"$from" "$T/d.log")"
+wait_until 25 has_errors "$from" 4 || not_ok "401: fewer than 4 failures: $(tail -n +"$from" "$T/d.log")"
 alive && ok "401: the daemon keeps running" || not_ok "401: the daemon died: $(cat "$T/d.log")"
 grep -q "token was refused" <<<"$(astate .last_error)" && ok "401: agent.json says the token was refused" ||
         not_ok "401: last_error $(astate .last_error)"
@@ -67,13 +58,13 @@ n401=$(tail -n +"$((requests_before + 1))" "$T/ddi.log" | jq -r 'select(.status 
 [ "$n401" -le 6 ] && ok "401: no busy loop ($n401 refused requests for 4-5 attempts)" || not_ok "401: $n401 requests"
 from2=$(($(wc -l <"$T/d.log") + 1))
 ddi_set '.token_valid = true'
-wait_for 20 success_after "$from2" && ok "token accepted again: back to polling" || not_ok "after 401: $(tail -n +"$from2" "$T/d.log")"
-wait_for 5 eval '[ "$(astate .errors)" = 0 ]' && ok "token accepted again: errors reset" || not_ok "errors: $(astate .errors)"
+wait_until 20 success_after "$from2" && ok "token accepted again: back to polling" || not_ok "after 401: $(tail -n +"$from2" "$T/d.log")"
+wait_until 5 eval '[ "$(astate .errors)" = 0 ]' && ok "token accepted again: errors reset" || not_ok "errors: $(astate .errors)"
 
 # --- the server down: backoff with jitter, then back ----------------------------------------------------
 from3=$(($(wc -l <"$T/d.log") + 1))
 ddi_stop
-wait_for 25 has_errors "$from3" 4 || not_ok "server down: fewer than 4 failures: $(tail -n +"$from3" "$T/d.log")"
+wait_until 25 has_errors "$from3" 4 || not_ok "server down: fewer than 4 failures: $(tail -n +"$from3" "$T/d.log")"
 alive && ok "server down: the daemon keeps running" || not_ok "server down: the daemon died"
 check_backoff "$from3" "server down"
 # Jitter: the delays are not the same fraction of their bound (machines cut off together spread out).
@@ -81,7 +72,7 @@ fracs=$( (delays_since "$from"; delays_since "$from3") | awk '$2 > 0 { b = 2 ^ (
 [ "$fracs" -ge 3 ] && ok "jitter: $fracs distinct fractions of the bound over 8 delays" || not_ok "jitter: $fracs distinct fractions"
 offer 40 2
 ddi_start
-wait_for 40 eval '[ "$(closed 40)" = success ]' && ok "server back: the daemon took the deployment, closed/success" ||
+wait_until 40 eval '[ "$(closed 40)" = success ]' && ok "server back: the daemon took the deployment, closed/success" ||
         not_ok "server back: $(feedback 40) $(tail -n 20 "$T/d.log")"
 is "server back: 2 is live" "$(live)" 2
 

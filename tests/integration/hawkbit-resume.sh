@@ -21,16 +21,6 @@ agent_bg() {
         "$OSUPDATE" agent --once --config "${1:-$CONF}" >"$T/agent-bg.out" 2>&1 &
         AGENT_PID=$!
 }
-# wait_for SECONDS COMMAND…: until the command succeeds
-wait_for() {
-        local n=$(($1 * 10))
-        shift
-        while ! "$@" 2>/dev/null; do
-                n=$((n - 1))
-                [ "$n" -gt 0 ] || return 1
-                sleep 0.1
-        done
-}
 kill9() { kill -KILL "$AGENT_PID" 2>/dev/null || true; wait "$AGENT_PID" 2>/dev/null || true; }
 on_exit 'kill -KILL $AGENT_PID 2>/dev/null; pkill -KILL -f "$T/slow-check" 2>/dev/null; true'
 
@@ -40,7 +30,7 @@ offer 30 2
 ddi_set ".action.artifacts[0].rate = $((size / 6 + 1))" # about 6 s for the download
 agent_bg
 phase_is() { [ "$(astate '.action.phase')" = "$1" ]; }
-wait_for 30 phase_is installing || not_ok "mid-download: the action never reached phase installing"
+wait_until 30 phase_is installing || not_ok "mid-download: the action never reached phase installing"
 sleep 1.5
 kill9
 is "mid-download: killed in phase installing" "$(astate '.action.phase') $(astate .action.id)" "installing hawkbit/30/2"
@@ -71,7 +61,7 @@ printf '[Agent]\nHealthCheck=%s\nHealthTimeout=90s\n' "$T/slow-check" >>"$T/slow
 offer 31 2
 rm -f "$T/check-started"
 agent_bg "$T/slow.conf"
-wait_for 60 test -e "$T/check-started" || not_ok "the health check never started: $(cat "$T/agent-bg.out")"
+wait_until 60 test -e "$T/check-started" || not_ok "the health check never started: $(cat "$T/agent-bg.out")"
 kill9
 pkill -KILL -f "$T/slow-check" 2>/dev/null || true
 is "in the check: killed in phase checking" "$(astate '.action.phase') $(astate .action.id)" "checking hawkbit/31/2"
@@ -93,7 +83,7 @@ offer 32 3
 ddi_set '.delay = {"path": "/deploymentBase/32/feedback$", "match": "\"closed\"", "seconds": 20, "count": 1}'
 agent_bg
 finished() { [ "$(db '.actions["32"].status')" = finished ]; }
-wait_for 60 finished || not_ok "the server never got the closed feedback: $(cat "$T/agent-bg.out")"
+wait_until 60 finished || not_ok "the server never got the closed feedback: $(cat "$T/agent-bg.out")"
 kill9
 is "after closed: agent.json still holds the action" "$(astate .action.id) $(astate '.action.phase')" "hawkbit/32/3 releasing"
 ddi_set 'del(.delay)'

@@ -71,18 +71,28 @@ extra_server() {
         shift
         rm -f "$T/$name.port"
         /usr/bin/python3 "$HB_LIB/ddi-server.py" --port 0 --port-file "$T/$name.port" --tenant DEFAULT --controller "$ID" \
-                --state "$T/ddi.json" --db "$T/$name.db" --log "$T/$name.log" "$@" 2>>"$T/ddi.err" &
+                --state "${XSTATE:-$T/ddi.json}" --db "$T/$name.db" --log "$T/$name.log" "$@" 2>>"$T/ddi.err" &
         EXTRA_PIDS+=($!)
         disown $!
         wait_for 10 test -s "$T/$name.port" || { not_ok "the $name server did not start"; finish; }
         PORT=$(cat "$T/$name.port")
 }
-on_exit 'kill -KILL $AGENT_PID ${EXTRA_PIDS[@]+"${EXTRA_PIDS[@]}"} 2>/dev/null; true'
+SLOW_PID=
+on_exit 'kill -KILL $AGENT_PID $SLOW_PID ${EXTRA_PIDS[@]+"${EXTRA_PIDS[@]}"} 2>/dev/null; true'
 auth_sent() { jq -r 'select(.headers.Authorization != null) | .path' "$1" | wc -l; }
 dl_path() { echo "/DEFAULT/controller/v1/$ID/softwaremodules/$((100 + $1))/artifacts/os-$2.osup"; }
 
 # --- hostile answers on the base: bounded, an error, nothing changed ----------------------------------
 echo "# $(date +%T) hostile answers on the base: bound"
+# A slow-loris server (2 bytes/s, endless) polled by a second agent of its own (state directory of
+# its own, nothing offered), in the background while the rest runs: every request is bounded (30 s).
+echo '{"raw": {"path": "/controller/v1/'"$ID"'$", "body": "{\"a\":[", "endless": true, "rate": 2}}' >"$T/slow.json"
+XSTATE="$T/slow.json" extra_server slow --cert "$T/server.pem" --key "$T/server.key" --target-token "$TOKEN"
+sed -e "s|^Server=.*|Server=https://127.0.0.1:$PORT|" -e "s|^StateDirectory=.*|StateDirectory=$T/state-slow|" \
+        -e "s|^RuntimeDirectory=.*|RuntimeDirectory=$T/run-slow|" "$CONF" >"$T/slow.conf"
+slow_t0=$(date +%s)
+OSUPDATE_DEBUG=1 timeout -s KILL 100 "$OSUPDATE" agent --once --config "$T/slow.conf" >"$T/slow.out" 2>&1 &
+SLOW_PID=$!
 before=$(snapshot "$T/state/state.json" || true)
 BASE="/controller/v1/$ID\$"
 hostile() { # NAME RAW-JSON MAX-SECONDS
@@ -93,9 +103,8 @@ hostile() { # NAME RAW-JSON MAX-SECONDS
         is "$1: 1 stays live" "$(live)" 1
 }
 hostile "huge base answer (4 MiB)" '{"path": "'"$BASE"'", "body": "A", "repeat": 4194304}' 10
-hostile "endless base answer" '{"path": "'"$BASE"'", "body": "[1,", "endless": true}' 10
+hostile "endless base answer" '{"path": "'"$BASE"'", "body": "[1,", "repeat": 20000, "endless": true}' 10
 hostile "deeply nested base answer" '{"path": "'"$BASE"'", "body": "[", "repeat": 900000}' 10
-hostile "slow-loris base answer (2 bytes/s, endless)" '{"path": "'"$BASE"'", "body": "{\"a\":[", "endless": true, "rate": 2}' 40
 ddi_set 'del(.raw)'
 is "hostile answers: state.json unchanged" "$(snapshot "$T/state/state.json" || true)" "$before"
 
@@ -170,7 +179,7 @@ echo "# $(date +%T) kill -9 between DOWNLOAD and SWITC"
 # held(ID): the server recorded the "downloaded" feedback of action ID (its answer is held back).
 held() { [ "$(db "[.actions[\"$1\"].feedback[]? | select(.status.execution == \"downloaded\")] | length")" -ge 1 ]; }
 offer 40 5
-ddi_set '.delay = {"path": "/deploymentBase/40/feedback$", "match": "\"downloaded\"", "seconds": 60, "count": 1}'
+ddi_set '.delay = {"path": "/deploymentBase/40/feedback$", "match": "\"downloaded\"", "seconds": 60}'
 agent_bg
 wait_for 30 held 40 || not_ok "action 40: never downloaded"
 kill9
@@ -186,11 +195,11 @@ is "resumed after DOWNLOAD: started once" "$(feedback 40 | jq -r '.details[]' | 
 # --- kill -9 while the cancellation is being confirmed (after DOWNLOAD: staged) ----------------------------
 echo "# $(date +%T) kill -9 while the cancellation is"
 offer 41 6
-ddi_set '.delay = {"path": "/deploymentBase/41/feedback$", "match": "\"downloaded\"", "seconds": 60, "count": 1}'
+ddi_set '.delay = {"path": "/deploymentBase/41/feedback$", "match": "\"downloaded\"", "seconds": 60}'
 agent_bg
 wait_for 30 held 41 || not_ok "action 41: never downloaded"
 kill9
-ddi_set '.action.cancel = true | .delay = {"path": "/cancelAction/41/feedback$", "seconds": 60, "count": 1}'
+ddi_set '.action.cancel = true | .delay = {"path": "/cancelAction/41/feedback$", "seconds": 60}'
 agent_bg
 wait_for 30 eval '[ "$(db ".actions[\"41\"].status")" = canceled ]' || not_ok "action 41: the cancellation never reached the server"
 kill9
@@ -204,7 +213,7 @@ is "killed confirming the cancellation: no action left" "$(astate '.action.phase
 # --- kill -9 between DOWNLOAD and SWITCH, then the server withdraws the action ------------------------------
 echo "# $(date +%T) kill -9 between DOWNLOAD and SWITC"
 offer 42 7
-ddi_set '.delay = {"path": "/deploymentBase/42/feedback$", "match": "\"downloaded\"", "seconds": 60, "count": 1}'
+ddi_set '.delay = {"path": "/deploymentBase/42/feedback$", "match": "\"downloaded\"", "seconds": 60}'
 agent_bg
 wait_for 30 held 42 || not_ok "action 42: never downloaded"
 kill9
@@ -251,7 +260,7 @@ offer 29 10
 ddi_set ".action.artifacts[0].file = \"$T/v11.osup\""
 agent
 is "FINDING version 10 announced, bundle 11 served: refused before going live" "$(live)" "$cur"
-is "version 10 announced, bundle 11 served: one verdict" "$(closed 29 | wc -w)" 1
+is "FINDING version 10 announced, bundle 11 served: one verdict" "$(closed 29 | wc -w)" 1
 echo "# version 10 announced, bundle 11 served: exit $RC, live $(live), closed '$(closed 29)': $(tail -n3 <<<"$OUT")"
 
 # --- the token ---------------------------------------------------------------------------------------------
@@ -281,5 +290,12 @@ grep -rlq "$TOKEN" "$T/state" && not_ok "the token is in $(grep -rl "$TOKEN" "$T
 others=$(find "$T/state" -type f -perm /o=w | paste -sd' ')
 is "no file of the state directory is writable by others" "$others" ""
 
+slow_rc=0
+wait "$SLOW_PID" || slow_rc=$?
+slow_secs=$(($(date +%s) - slow_t0))
+cat "$T/slow.out" >>"$T/all.out"
+[ "$slow_rc" != 0 ] && [ "$slow_rc" -lt 128 ] && ok "slow-loris base answer: an error, exit $slow_rc" || not_ok "slow-loris: exit $slow_rc: $(tail -n2 "$T/slow.out")"
+[ "$slow_secs" -le 40 ] && ok "slow-loris base answer: over in $slow_secs s (bound: 30 s a request)" || not_ok "slow-loris: took $slow_secs s"
+is "slow-loris base answer: 2 bytes/s reached the agent" "$(jq -r 'select(.method == "GET") | .status' "$T/slow.log" | head -n1)" 200
 is "every request body had exactly the DDI model's fields (--strict)" "$(ddi_rejected)" ""
 finish

@@ -72,6 +72,17 @@ expect() {
         fi
 }
 
+# wait_until SECONDS CMD…: until CMD succeeds (0), or the time is up (1); tries every 0.05 s.
+wait_until() {
+        local n=$(($1 * 20))
+        shift
+        for _ in $(seq "$n"); do
+                "$@" >/dev/null 2>&1 && return 0
+                sleep 0.05
+        done
+        return 1
+}
+
 # check NAME CMD…: CMD succeeds.
 check() {
         local name=$1 out
