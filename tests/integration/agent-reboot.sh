@@ -8,7 +8,6 @@
 # failure, v3 given up → v4 staged → booted → waits until `osupdate mark-good` → success, once.
 . "$(dirname "$0")/../lib/ns.sh"
 . "$(dirname "$0")/../lib/nginx.sh"
-: "${OSUPDATE_INITRD:?OSUPDATE_INITRD must point to the osupdate-initrd binary}"
 
 REL=$(uname -r)
 make_keys
@@ -22,21 +21,7 @@ start_nginx || { not_ok "nginx"; finish; }
 H="http://127.0.0.1:$NGINX_HTTP"
 cp "$T"/v[234].osup "$T/www/"
 
-# The machine: its root R on a shared tmpfs (a live switch places the new /usr beneath the old one);
-# the boot stage mounts a slot at R/usr from R/var/lib/osupdate; /run is $RUN.
-R=$T/root
-S=$R/var/lib/osupdate
-RUN=$T/run
-mkdir -p "$R"
-mount -t tmpfs -o size=64m,mode=755 osupdate-test "$R"
-mount --make-shared "$R"
-mkdir -p "$R/etc/osupdate/keys.d" "$R/var/lib" "$R/usr"
-cp "$T/keys/k1.pem" "$R/etc/osupdate/keys.d/"
-"$OSUPDATE" provision -q "$T/v1.osup" --root "$R"
-# The initramfs's configuration and keys; the booted system's configuration.
-ICONF=$T/initrd.conf
-printf '[Update]\nVerity=userspace\n[Boot]\nTries=2\nLimit=3\n' >"$ICONF"
-printf 'quiet\n' >"$T/cmdline"
+. "$(dirname "$0")/../lib/machine.sh"
 cat >"$CONF" <<CONF
 [Update]
 Target=$R/usr
@@ -58,7 +43,6 @@ CONF
 
 st() { jq -r "$1" "$S/state.json" 2>/dev/null || echo "(no state)"; }
 ast() { jq -r "$1" "$S/agent.json" 2>/dev/null || echo "(no agent.json)"; }
-usr_version() { cat "$R/usr/version" 2>/dev/null || echo none; }
 is() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1: got '$2', expected '$3'"; fi; }
 # rc_is NAME CODE: the last agent run exited CODE (its output shown if not).
 rc_is() { if [ "$RC" = "$2" ]; then ok "$1 (exit $2)"; else not_ok "$1: exit $RC, expected $2: $OUT"; fi; }
@@ -73,15 +57,6 @@ agent() { # agent: one poll, as a timer runs it; RC and OUT set
 }
 gets() { requests_for "/v$1.osup" | grep -c ' 20[06] ' || true; }
 history_of() { ast "[.history[] | select(.version == \"$1\") | .result] | join(\",\")"; }
-# reboot: what a restart does here: /usr unmounted, /run emptied, the boot stage (at most 60 s).
-reboot() {
-        while mountpoint -q "$R/usr"; do umount "$R/usr"; done
-        rm -rf "$RUN"
-        RC=0
-        OUT=$(timeout -s KILL 60 "$OSUPDATE_INITRD" --root "$R" --config "$ICONF" --keys "$T/keys" \
-                --cmdline "$T/cmdline" --run-dir "$RUN" 2>&1) || RC=$?
-        [ "$RC" = 0 ] || not_ok "the boot stage failed (exit $RC): $OUT"
-}
 # waiting NAME: a poll while the boot has not decided: exit 0, still rebooting, nothing reported.
 waiting() {
         local v=$1 n

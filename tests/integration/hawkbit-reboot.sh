@@ -9,7 +9,6 @@
 #   v3: staged; polls before the boot and after it (not yet marked good) report nothing; mark-good →
 #   one closed/success.
 . "$(dirname "$0")/../lib/ns.sh"
-: "${OSUPDATE_INITRD:?OSUPDATE_INITRD must point to the osupdate-initrd binary}"
 
 REL=$(uname -r)
 make_keys
@@ -17,18 +16,7 @@ mkdir -p "$T/tree1/lib/modules/$REL/kernel"
 echo module >"$T/tree1/lib/modules/$REL/kernel/x.ko"
 for v in 1 2 3; do make_bundle "$v"; done
 
-R=$T/root
-S=$R/var/lib/osupdate
-RUN=$T/run
-mkdir -p "$R"
-mount -t tmpfs -o size=64m,mode=755 osupdate-test "$R"
-mount --make-shared "$R"
-mkdir -p "$R/etc/osupdate/keys.d" "$R/var/lib" "$R/usr"
-cp "$T/keys/k1.pem" "$R/etc/osupdate/keys.d/"
-"$OSUPDATE" provision -q "$T/v1.osup" --root "$R"
-ICONF=$T/initrd.conf
-printf '[Update]\nVerity=userspace\n[Boot]\nTries=2\nLimit=3\n' >"$ICONF"
-printf 'quiet\n' >"$T/cmdline"
+. "$(dirname "$0")/../lib/machine.sh"
 cat >"$CONF" <<CONF
 [Boot]
 Tries=2
@@ -44,19 +32,6 @@ CONF
 
 st() { jq -r "$1" "$S/state.json" 2>/dev/null || echo "(no state)"; }
 ast() { jq -r "$1" "$S/agent.json" 2>/dev/null || echo "(no agent.json)"; }
-usr_version() { cat "$R/usr/version" 2>/dev/null || echo none; }
-offer() { # offer ID VERSION (the harness's, with this test's bundles)
-        printf '{"polling_sleep": "00:00:01", "action": {"id": %s, "version": "%s", "artifacts": [{"file": "%s", "filename": "os-%s.osup"}]}}\n' \
-                "$1" "$2" "$T/v$2.osup" "$2" >"$T/ddi.json"
-}
-reboot() {
-        while mountpoint -q "$R/usr"; do umount "$R/usr"; done
-        rm -rf "$RUN"
-        RC=0
-        OUT=$(timeout -s KILL 60 "$OSUPDATE_INITRD" --root "$R" --config "$ICONF" --keys "$T/keys" \
-                --cmdline "$T/cmdline" --run-dir "$RUN" 2>&1) || RC=$?
-        [ "$RC" = 0 ] || not_ok "the boot stage failed (exit $RC): $OUT"
-}
 # waiting ID NAME: a poll while the boot has not decided: exit 0, phase rebooting, nothing closed.
 waiting() {
         agent
