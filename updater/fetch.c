@@ -11,6 +11,7 @@
 
 #include "cleanup.h"
 #include "fetch.h"
+#include "http.h"
 #include "log.h"
 
 /* Above this much undelivered data the transfer is paused: memory stays bounded however fast the
@@ -266,7 +267,7 @@ static bool status_retryable(long s) {
 
 /* Maps the end of a failed transfer to an errno and a message (log_detail()). */
 static int transfer_error(Fetch *f, bool *ret_retryable) {
-        const char *msg = f->errbuf[0] ? f->errbuf : curl_easy_strerror(f->result);
+        int r;
 
         *ret_retryable = false;
         if (f->error < 0)
@@ -275,26 +276,10 @@ static int transfer_error(Fetch *f, bool *ret_retryable) {
                 *ret_retryable = status_retryable(f->status);
                 return log_debug_errno(EREMOTEIO, "%s: the server answered HTTP %ld.", f->shown, f->status);
         }
-        switch (f->result) {
-        case CURLE_OPERATION_TIMEDOUT:
-                *ret_retryable = true;
-                return log_debug_errno(ETIMEDOUT, "%s: timed out (%s).", f->shown, msg);
-        case CURLE_PEER_FAILED_VERIFICATION:
-        case CURLE_SSL_CONNECT_ERROR:
-        case CURLE_SSL_CERTPROBLEM:
-        case CURLE_SSL_CACERT_BADFILE:
-        case CURLE_SSL_CIPHER:
-        case CURLE_SSL_ISSUER_ERROR:
-        case CURLE_SSL_CLIENTCERT:
-                return log_debug_errno(ECONNABORTED, "%s: TLS failed: %s", f->shown, msg);
-        case CURLE_UNSUPPORTED_PROTOCOL:
-                return log_debug_errno(ECONNABORTED, "%s: refused: %s (no redirect from HTTPS to HTTP).", f->shown, msg);
-        case CURLE_URL_MALFORMAT:
-                return log_debug_errno(EINVAL, "%s: not a valid URL.", f->shown);
-        default:
-                *ret_retryable = true;
-                return log_debug_errno(ECOMM, "%s: %s", f->shown, msg);
-        }
+        r = http_curl_error(f->result, f->errbuf, f->shown);
+        /* A timeout or a connection that broke may go better next time; TLS and URLs do not. */
+        *ret_retryable = r == -ETIMEDOUT || r == -ECOMM;
+        return r;
 }
 
 static int wait_headers(Fetch *f) {

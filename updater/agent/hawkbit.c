@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
 
 #include "cleanup.h"
@@ -14,6 +13,7 @@
 #include "fileio.h"
 #include "hawkbit.h"
 #include "hex.h"
+#include "http.h"
 #include "json-util.h"
 #include "log.h"
 
@@ -22,8 +22,6 @@
 #define DETAILS_MAX 50U
 #define DETAIL_LEN_MAX 512U
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(CURL *, curl_easy_cleanup);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct curl_slist *, curl_slist_free_all);
 
 HawkbitOffer *hawkbit_offer_free(HawkbitOffer *o) {
         if (!o)
@@ -95,150 +93,65 @@ int hawkbit_base_url(const Config *cfg, const char *controller_id, char **ret) {
         return 0;
 }
 
-typedef struct Response {
-        long status;
-        char *data;
-        size_t len;
-        bool too_large;
-} Response;
-
-static void response_done(Response *r) {
-        free(r->data);
-        *r = (Response) {};
-}
-
-static size_t on_data(char *data, size_t size, size_t n, void *userdata) {
-        Response *r = userdata;
-        size_t len = size * n;
-        char *p;
-
-        if (r->len + len > HAWKBIT_RESPONSE_MAX) {
-                r->too_large = true;
-                return 0;
-        }
-        p = realloc(r->data, r->len + len + 1);
-        if (!p)
-                return 0;
-        memcpy(p + r->len, data, len);
-        r->data = p;
-        r->len += len;
-        r->data[r->len] = 0;
-        return len;
-}
-
-/* One request; 0 with the status in resp whatever it is, or a transport error (debug-logged). */
-static int http_request(const Config *cfg, const char *method, const char *url, const char *body, long timeout_ms,
-                        Response *resp) {
-        _cleanup_(curl_easy_cleanupp) CURL *e = NULL;
-        _cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
-        _cleanup_free_ char *shown = NULL, *auth = NULL;
+/* One DDI request: the token in Authorization (never logged), JSON both ways, bounded; 401 →
+ * -EACCES with what to do about it. */
+static int ddi_request(const Config *cfg, const char *method, const char *url, const char *body, long timeout_ms,
+                       HttpResponse *resp) {
+        _cleanup_free_ char *auth = NULL, *shown = NULL;
         const NetworkConfig *n = &cfg->network;
-        char errbuf[CURL_ERROR_SIZE] = "";
-        struct curl_slist *h;
-        long connect_ms;
-        CURLcode cr;
+        const HttpTls tls = {
+                .ca_file = n->ca_file,
+                .client_certificate = n->client_certificate,
+                .client_key = n->client_key,
+                .user_agent = n->user_agent,
+                .connect_timeout_usec = n->connect_timeout_usec,
+        };
         int r;
 
-        *resp = (Response) {};
+        *resp = (HttpResponse) {};
         r = hawkbit_auth_header(cfg, &auth);
         if (r < 0)
                 return r;
-        if (fetch_url_redact(url, &shown) < 0)
-                shown = strdup("(invalid URL)");
-        e = curl_easy_init();
-        if (!e || !shown)
-                return -ENOMEM;
-        const char *hs[] = { "Accept: application/json", body ? "Content-Type: application/json" : NULL, "Expect:", auth };
-        for (size_t i = 0; i < ELEMENTSOF(hs); i++) {
-                if (!hs[i])
-                        continue;
-                h = curl_slist_append(headers, hs[i]);
-                if (!h)
-                        return -ENOMEM;
-                headers = h;
-        }
-        connect_ms = (long) MIN(n->connect_timeout_usec / 1000, (uint64_t) timeout_ms);
-        curl_easy_setopt(e, CURLOPT_URL, url);
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-        if (n->ca_file)
-                curl_easy_setopt(e, CURLOPT_CAINFO, n->ca_file);
-        if (n->client_certificate)
-                curl_easy_setopt(e, CURLOPT_SSLCERT, n->client_certificate);
-        if (n->client_key)
-                curl_easy_setopt(e, CURLOPT_SSLKEY, n->client_key);
-        curl_easy_setopt(e, CURLOPT_USERAGENT, n->user_agent ?: "osupdate");
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-        if (body) {
-                curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-                curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
-        }
-        if (connect_ms > 0)
-                curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, resp);
-        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-
-        cr = curl_easy_perform(e);
-        if (resp->too_large) {
-                response_done(resp);
-                return log_debug_errno(EREMOTEIO, "%s: the answer is larger than %u bytes.", shown, HAWKBIT_RESPONSE_MAX);
-        }
-        if (cr != CURLE_OK) {
-                const char *msg = errbuf[0] ? errbuf : curl_easy_strerror(cr);
-                response_done(resp);
-                switch (cr) {
-                case CURLE_OPERATION_TIMEDOUT:
-                        return log_debug_errno(ETIMEDOUT, "%s: timed out (%s).", shown, msg);
-                case CURLE_PEER_FAILED_VERIFICATION:
-                case CURLE_SSL_CONNECT_ERROR:
-                case CURLE_SSL_CERTPROBLEM:
-                case CURLE_SSL_CACERT_BADFILE:
-                case CURLE_SSL_CIPHER:
-                case CURLE_SSL_ISSUER_ERROR:
-                case CURLE_SSL_CLIENTCERT:
-                        return log_debug_errno(ECONNABORTED, "%s: TLS failed: %s", shown, msg);
-                case CURLE_WRITE_ERROR:
-                case CURLE_OUT_OF_MEMORY:
-                        return -ENOMEM;
-                default:
-                        return log_debug_errno(ECOMM, "%s: %s", shown, msg);
-                }
-        }
-        (void) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &resp->status);
+        const char *headers[5];
+        size_t k = 0;
+        headers[k++] = "Accept: application/json";
+        if (body)
+                headers[k++] = "Content-Type: application/json";
+        headers[k++] = "Expect:"; /* no 100-continue round trip: the bodies are small */
+        if (auth)
+                headers[k++] = auth;
+        headers[k] = NULL;
+        r = http_request(&tls, method, url, headers, body, timeout_ms, HAWKBIT_RESPONSE_MAX, resp);
+        if (r < 0)
+                return r;
         if (resp->status == 401) {
-                response_done(resp);
-                return log_debug_errno(EACCES, "%s: 401: the %s token was refused (re-provision it: [hawkBit] %s).", shown,
-                                       cfg->hawkbit.target_token || cfg->hawkbit.target_token_file ? "target" : "gateway",
-                                       cfg->hawkbit.target_token || cfg->hawkbit.target_token_file ?
-                                       "TargetToken= or TargetTokenFile=" : "GatewayToken= or GatewayTokenFile=");
+                bool target = cfg->hawkbit.target_token || cfg->hawkbit.target_token_file;
+
+                http_response_done(resp);
+                (void) fetch_url_redact(url, &shown);
+                return log_debug_errno(EACCES, "%s: 401: the %s token was refused (re-provision it: [hawkBit] %s).",
+                                       shown ?: "hawkBit", target ? "target" : "gateway",
+                                       target ? "TargetToken= or TargetTokenFile=" : "GatewayToken= or GatewayTokenFile=");
         }
-        if (!resp->data && !(resp->data = strdup("")))
-                return -ENOMEM;
         return 0;
 }
 
 /* GET url → the parsed JSON object (200 only). */
 static int get_json(const Config *cfg, const char *url, json_object **ret) {
         _cleanup_free_ char *shown = NULL;
-        Response resp;
+        HttpResponse resp;
         int r;
 
-        r = http_request(cfg, "GET", url, NULL, REQUEST_TIMEOUT_MS, &resp);
+        r = ddi_request(cfg, "GET", url, NULL, REQUEST_TIMEOUT_MS, &resp);
         if (r < 0)
                 return r;
         if (resp.status != 200) {
                 (void) fetch_url_redact(url, &shown);
-                response_done(&resp);
+                http_response_done(&resp);
                 return log_debug_errno(EREMOTEIO, "%s: HTTP %ld.", shown ?: "hawkBit", resp.status);
         }
         r = json_parse_strict(resp.data, resp.len, ret);
-        response_done(&resp);
+        http_response_done(&resp);
         if (r < 0 || !json_object_is_type(*ret, json_type_object)) {
                 (void) fetch_url_redact(url, &shown);
                 return log_debug_errno(EREMOTEIO, "%s: the answer is not a JSON object.", shown ?: "hawkBit");
@@ -415,7 +328,7 @@ static int offer_from_deployment(const Config *cfg, json_object *d, HawkbitOffer
 static void send_config_data(const Config *cfg, const char *url) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
         json_object *data = json_object_new_object();
-        Response resp;
+        HttpResponse resp;
         int r;
 
         if (!o || !data) {
@@ -432,12 +345,12 @@ static void send_config_data(const Config *cfg, const char *url) {
                 json_object_object_add(data, "osupdate", json_object_new_string("1"));
         json_object_object_add(o, "mode", json_object_new_string("merge"));
         json_object_object_add(o, "data", data);
-        r = http_request(cfg, "PUT", url, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), REQUEST_TIMEOUT_MS, &resp);
+        r = ddi_request(cfg, "PUT", url, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), REQUEST_TIMEOUT_MS, &resp);
         if (r < 0)
                 log_warning("Cannot send the attributes to hawkBit: %s", log_detail() ?: strerror(-r));
         else if (resp.status != 200)
                 log_warning("hawkBit refused the attributes: HTTP %ld.", resp.status);
-        response_done(&resp);
+        http_response_done(&resp);
 }
 
 void hawkbit_poll_done(HawkbitPoll *p) {
@@ -515,10 +428,10 @@ int hawkbit_poll(const Config *cfg, const char *controller_id, bool dry_run, Haw
 static int post_json(const Config *cfg, const char *url, json_object *o, long timeout_ms, const long *over, size_t n_over,
                      const char *what) {
         _cleanup_free_ char *shown = NULL;
-        Response resp;
+        HttpResponse resp;
         int r;
 
-        r = http_request(cfg, "POST", url, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), timeout_ms, &resp);
+        r = ddi_request(cfg, "POST", url, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), timeout_ms, &resp);
         if (r < 0)
                 return r;
         r = 0;
@@ -532,7 +445,7 @@ static int post_json(const Config *cfg, const char *url, json_object *o, long ti
                 (void) fetch_url_redact(url, &shown);
                 r = log_debug_errno(EREMOTEIO, "%s: hawkBit answered HTTP %ld to %s.", shown ?: "hawkBit", resp.status, what);
         }
-        response_done(&resp);
+        http_response_done(&resp);
         return r;
 }
 

@@ -6,11 +6,11 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 
 #include "cleanup.h"
 #include "fetch.h"
+#include "http.h"
 #include "json-util.h"
 #include "lock.h"
 #include "log.h"
@@ -37,21 +37,6 @@ struct LockClient {
         char *ca_file, *client_certificate, *client_key, *user_agent;
         uint64_t connect_timeout_usec;
 };
-
-typedef struct Response {
-        long status;
-        char *data;
-        size_t len;
-        bool too_large;
-} Response;
-
-static void response_done(Response *r) {
-        free(r->data);
-        *r = (Response) {};
-}
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(CURL *, curl_easy_cleanup);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct curl_slist *, curl_slist_free_all);
 
 static char *strdup_or_null(const char *s, bool *oom) {
         char *p;
@@ -139,25 +124,6 @@ int lock_client_new(const Config *cfg, LockClient **ret) {
 
 /* ---- HTTP ---------------------------------------------------------------------------------- */
 
-static size_t on_data(char *data, size_t size, size_t n, void *userdata) {
-        Response *r = userdata;
-        size_t len = size * n;
-        char *p;
-
-        if (r->len + len > RESPONSE_MAX) {
-                r->too_large = true;
-                return 0;
-        }
-        p = realloc(r->data, r->len + len + 1);
-        if (!p)
-                return 0;
-        memcpy(p + r->len, data, len);
-        r->data = p;
-        r->len += len;
-        r->data[r->len] = 0;
-        return len;
-}
-
 /* A server's words, fit for one line of a message: printable ASCII, at most 200 bytes. */
 static void sanitize(const char *s, size_t len, char *buf, size_t size) {
         size_t j = 0;
@@ -176,98 +142,20 @@ static void sanitize(const char *s, size_t len, char *buf, size_t size) {
         buf[j] = 0;
 }
 
-/* POSTs body to url. 0 with the status and body in *resp whatever the status; -ECOMM, -ETIMEDOUT,
- * -ECONNABORTED (TLS), -EREMOTEIO (an answer larger than RESPONSE_MAX) when no answer came, logged
- * at debug level (log_detail()). */
-static int http_post(LockClient *c, const char *url, bool fleet_lock, const char *body, Response *resp) {
-        _cleanup_(curl_easy_cleanupp) CURL *e = NULL;
-        _cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
-        _cleanup_free_ char *shown = NULL;
-        char errbuf[CURL_ERROR_SIZE] = "";
-        struct curl_slist *h;
-        long connect_ms;
-        CURLcode cr;
-
-        *resp = (Response) {};
-        if (fetch_url_redact(url, &shown) < 0)
-                shown = strdup("(invalid URL)");
-        e = curl_easy_init();
-        if (!e || !shown)
-                return -ENOMEM;
-
-        h = curl_slist_append(headers, "Content-Type: application/json");
-        if (!h)
-                return -ENOMEM;
-        headers = h;
-        if (fleet_lock) {
-                h = curl_slist_append(headers, "fleet-lock-protocol: true");
-                if (!h)
-                        return -ENOMEM;
-        }
+/* POSTs body to url: http_request(), whatever the status. */
+static int http_post(LockClient *c, const char *url, bool fleet_lock, const char *body, HttpResponse *resp) {
+        const HttpTls tls = {
+                .ca_file = c->ca_file,
+                .client_certificate = c->client_certificate,
+                .client_key = c->client_key,
+                .user_agent = c->user_agent,
+                .connect_timeout_usec = c->connect_timeout_usec,
+        };
         /* No "Expect: 100-continue" round trip: the bodies are small. */
-        h = curl_slist_append(headers, "Expect:");
-        if (!h)
-                return -ENOMEM;
+        const char *headers[] = { "Content-Type: application/json", "Expect:",
+                                  fleet_lock ? "fleet-lock-protocol: true" : NULL, NULL };
 
-        connect_ms = (long) MIN(c->connect_timeout_usec / 1000, (uint64_t) REQUEST_TIMEOUT_MS);
-        curl_easy_setopt(e, CURLOPT_URL, url);
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-        /* A POST that is redirected is not the same request: no redirects. */
-        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-        if (c->ca_file)
-                curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
-        if (c->client_certificate)
-                curl_easy_setopt(e, CURLOPT_SSLCERT, c->client_certificate);
-        if (c->client_key)
-                curl_easy_setopt(e, CURLOPT_SSLKEY, c->client_key);
-        curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent ?: "osupdate");
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
-        if (connect_ms > 0)
-                curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, resp);
-        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-
-        cr = curl_easy_perform(e);
-        if (resp->too_large) {
-                response_done(resp);
-                return log_debug_errno(EREMOTEIO, "%s: the answer is larger than %u bytes.", shown, RESPONSE_MAX);
-        }
-        if (cr != CURLE_OK) {
-                const char *msg = errbuf[0] ? errbuf : curl_easy_strerror(cr);
-                response_done(resp);
-                switch (cr) {
-                case CURLE_OPERATION_TIMEDOUT:
-                        return log_debug_errno(ETIMEDOUT, "%s: timed out (%s).", shown, msg);
-                case CURLE_PEER_FAILED_VERIFICATION:
-                case CURLE_SSL_CONNECT_ERROR:
-                case CURLE_SSL_CERTPROBLEM:
-                case CURLE_SSL_CACERT_BADFILE:
-                case CURLE_SSL_CIPHER:
-                case CURLE_SSL_ISSUER_ERROR:
-                case CURLE_SSL_CLIENTCERT:
-                        return log_debug_errno(ECONNABORTED, "%s: TLS failed: %s", shown, msg);
-                case CURLE_WRITE_ERROR:
-                case CURLE_OUT_OF_MEMORY:
-                        return -ENOMEM;
-                default:
-                        return log_debug_errno(ECOMM, "%s: %s", shown, msg);
-                }
-        }
-        (void) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &resp->status);
-        if (!resp->data) {
-                resp->data = strdup("");
-                if (!resp->data)
-                        return -ENOMEM;
-        }
-        return 0;
+        return http_request(&tls, "POST", url, headers, body, REQUEST_TIMEOUT_MS, RESPONSE_MAX, resp);
 }
 
 /* ---- Base64 (etcd's JSON gateway carries keys and values so) ---------------------------------- */
@@ -514,7 +402,7 @@ static int etcd_call(LockClient *c, const char *what, json_object *body, json_ob
                 return -ENOMEM;
         for (size_t k = 0; k < c->n_etcd; k++) {
                 size_t i = (c->current + k) % c->n_etcd;
-                _cleanup_(response_done) Response resp = {};
+                _cleanup_(http_response_done) HttpResponse resp = {};
                 _cleanup_(json_object_putp) json_object *o = NULL;
                 _cleanup_free_ char *url = NULL, *shown = NULL;
                 char said[256];
@@ -775,7 +663,7 @@ static int fleetlock_call(LockClient *c, const char *endpoint, const char *id, c
                 return -ENOMEM;
 
         for (unsigned attempt = 0;; attempt++) {
-                _cleanup_(response_done) Response resp = {};
+                _cleanup_(http_response_done) HttpResponse resp = {};
                 _cleanup_(json_object_putp) json_object *o = NULL;
                 const char *kind = NULL, *value = NULL;
                 char k[256], v[256];
