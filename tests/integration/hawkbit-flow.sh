@@ -60,6 +60,9 @@ is "still unavailable: no new feedback" "$(feedback 22 | wc -l)" "$nfb"
 "$OSUPDATE" status --config "$CONF" >"$T/status.out" 2>&1
 grep -q "holds the update" "$T/status.out" && ok "status: says the server holds the update" || not_ok "status: $(cat "$T/status.out")"
 grep -q "hawkBit.*action 22" "$T/status.out" && ok "status: names the back-end and the action" || not_ok "status: $(cat "$T/status.out")"
+is "status --json: back-end, server, action" \
+        "$("$OSUPDATE" status --json --config "$CONF" | jq -r '.agent | "\(.backend) \(.hawkbit.server) \(.hawkbit.controller_id) \(.hawkbit.action_id)"')" \
+        "hawkbit https://127.0.0.1:$DDI_PORT $ID 22"
 ddi_set '.action.maintenance_window = "available"'
 agent
 is "window available: exit 0" "$RC" 0
