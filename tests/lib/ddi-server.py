@@ -35,13 +35,15 @@ The test scripts the server through --state FILE (JSON, re-read on every request
    "link_base": "http://127.0.0.1:N",    the scheme and authority of every link in the base answer
                                          (another host or scheme than the client asked: a hostile server)
    "raw": {"path": REGEX, "method": "GET", "status": 200, "body": TEXT, "repeat": N, "rate": BYTES_PER_S,
-           "endless": false, "count": N},
-                                         answer a matching request (after the token check) with BODY
+           "endless": false, "count": N, "headers": {"Location": URL}},
+                                         answer a request whose path and query match (after the
+                                         token check) with BODY
                                          repeated N times (default 1) instead of the model's answer;
                                          "{n}" in BODY is the number of raw answers so far (1, 2, …);
                                          "rate" trickles the body; "endless" sends it again and again
                                          (no Content-Length) until the client hangs up; N times
-                                         ("count"; absent: always): a hostile server's answers
+                                         ("count"; absent: always), with "headers" added (a
+                                         redirect, say): a hostile server's answers
    "delay": {"path": REGEX, "method": "POST", "match": REGEX, "seconds": S, "count": N},
                                          handle a matching request (its body as text matches "match"),
                                          then wait S seconds before answering (N times; absent: always):
@@ -526,7 +528,7 @@ def make_handler(srv):
                     base = f"{scheme}://{host}/{parts[0]}/controller/v1/{parts[3]}"
                     rest = parts[4:]
                     rw = st.get("raw")
-                    if rw and re.search(rw.get("path", ""), u.path) and rw.get("method", self.command) == self.command \
+                    if rw and re.search(rw.get("path", ""), self.path) and rw.get("method", self.command) == self.command \
                             and (rw.get("count") is None or srv.raws_done < rw["count"]):
                         srv.raws_done += 1
                         n = srv.raws_done
@@ -708,6 +710,8 @@ def make_handler(srv):
             code = int(rw.get("status", 200))
             self.send_response(code)
             self.send_header("Content-Type", "application/hal+json")
+            for k, v in (rw.get("headers") or {}).items():
+                self.send_header(k, str(v))
             if endless:
                 self.send_header("Connection", "close")
                 self.close_connection = True
