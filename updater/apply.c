@@ -60,6 +60,7 @@ typedef struct ApplyContext {
         PlanKind kind;
         bool dry_run;           /* verify and plan only: the slot is not touched */
         bool marked;
+        const char *expect_version;
         Source src;
 } ApplyContext;
 
@@ -69,6 +70,9 @@ static int apply_check(const Manifest *m, void *userdata) {
         Verdict v;
         int r;
 
+        if (c->expect_version && strcmp(m->version, c->expect_version) != 0)
+                return log_debug_errno(EBADMSG, "The bundle is version %s, but it was announced as %s: refused.", m->version,
+                                       c->expect_version);
         plan_admit(c->device, m, c->kind, -1, &v);
         if (v.error < 0)
                 return log_debug_errno(v.error, "%s", v.reason);
@@ -170,7 +174,8 @@ int update_apply(const Config *cfg, const Keyring *keyring, const InstallOptions
         _cleanup_(policy_set_done) PolicySet policies = {};
         _cleanup_(facts_done) Facts facts = {};
         _cleanup_close_ int lock = -EBADF;
-        ApplyContext ctx = { .cfg = cfg, .state = &s, .kind = o->activate ? PLAN_APPLY : PLAN_FETCH, .dry_run = o->dry_run };
+        ApplyContext ctx = { .cfg = cfg, .state = &s, .kind = o->activate ? PLAN_APPLY : PLAN_FETCH, .dry_run = o->dry_run,
+                             .expect_version = o->expect_version };
         SlotPlan sp;
         int r;
 

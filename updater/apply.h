@@ -57,6 +57,9 @@ typedef struct InstallOptions {
          * recorded or goes live. */
         uint64_t expect_size;
         const uint8_t *expect_sha256;   /* 32 bytes */
+        /* The version the channel or the server announced for it (NULL: not checked): a bundle that
+         * says another version is refused (-EBADMSG) before a byte of its payload is written. */
+        const char *expect_version;
 } InstallOptions;
 
 /* osupdate apply|fetch SOURCE: verify-while-writing into the inactive slot (resuming an

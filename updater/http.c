@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cleanup.h"
 #include "fetch.h"
@@ -132,3 +133,47 @@ int http_request(const HttpTls *tls, const char *method, const char *url, const 
                 return -ENOMEM;
         return 0;
 }
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(CURLU *, curl_url_cleanup);
+
+typedef struct Origin {
+        char *scheme, *host, *port;
+} Origin;
+
+static void origin_done(Origin *o) {
+        curl_free(o->scheme);
+        curl_free(o->host);
+        curl_free(o->port);
+}
+
+static bool origin_of(const char *url, Origin *ret) {
+        _cleanup_(curl_url_cleanupp) CURLU *u = curl_url();
+
+        *ret = (Origin) {};
+        if (!u || !url || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+                return false;
+        if (curl_url_get(u, CURLUPART_SCHEME, &ret->scheme, 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_HOST, &ret->host, 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_PORT, &ret->port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+                origin_done(ret);
+                return false;
+        }
+        return true;
+}
+
+bool http_same_origin(const char *a, const char *b) {
+        Origin x, y;
+        bool same;
+
+        if (!origin_of(a, &x))
+                return false;
+        if (!origin_of(b, &y)) {
+                origin_done(&x);
+                return false;
+        }
+        same = strcasecmp(x.scheme, y.scheme) == 0 && strcasecmp(x.host, y.host) == 0 && strcmp(x.port, y.port) == 0;
+        origin_done(&x);
+        origin_done(&y);
+        return same;
+}
+

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,3 +38,7 @@ int http_request(const HttpTls *tls, const char *method, const char *url, const 
 
 /* A failed libcurl transfer as an errno (as above), logged at debug level with SHOWN (the URL). */
 int http_curl_error(CURLcode cr, const char *errbuf, const char *shown);
+
+/* Do A and B name the same origin (scheme, host, port; default ports filled in, host case-blind)?
+ * A credential (token) meant for one must not travel to the other. False when either is not a URL. */
+bool http_same_origin(const char *a, const char *b);

@@ -14,7 +14,7 @@
 #   the version that runs offered → the action closed/success ("up to date"), nothing fetched;
 #   bad [hawkBit] settings (Server=, Tenant=, ControllerID=, tokens, token files, Attributes=,
 #   AutoConfirm=, Backend=) → exit 4 naming the line, nothing sent, nothing changed; a token file that
-#   is missing, empty or not a token → exit 3 naming the file, recorded in agent.json.
+#   is missing, empty, not a token or readable by others → exit 3 naming the file, recorded in agent.json.
 . "$(dirname "$0")/../lib/ns.sh"
 setup_target
 . "$(dirname "$0")/../lib/hawkbit.sh"
@@ -142,12 +142,16 @@ bad() { # bad NAME REGEX LINES…: the configuration plus LINES is refused (exit
 n=$(wc -l <"$T/ddi.log")
 : >"$T/empty-token"
 printf 'has a space\n' >"$T/spaced-token"
+cp "$T/token" "$T/open-token"
+chmod 0600 "$T/empty-token" "$T/spaced-token"
+chmod 0644 "$T/open-token"
 # A token file is read at every poll (it may be provisioned later): its error is the poll's, recorded,
 # exit 3 (an input cannot be read; the daemon backs off and reads it again).
 CODE=3 bad "an empty token file" "no usable hawkBit token" "[hawkBit]" "TargetTokenFile=$T/empty-token"
 grep -q "no usable hawkBit token" <<<"$(astate .last_error)" && ok "bad token file: agent.json says so" ||
         not_ok "bad token file: last_error $(astate .last_error)"
 CODE=3 bad "a token file with a space" "no usable hawkBit token" "[hawkBit]" "TargetTokenFile=$T/spaced-token"
+CODE=3 bad "a token file others can read" "readable by others" "[hawkBit]" "TargetTokenFile=$T/open-token"
 CODE=3 bad "a missing token file" "Cannot read the hawkBit token" "[hawkBit]" "TargetTokenFile=$T/no-such-token"
 before=$(snapshot "$T/state")
 bad "Server= not a URL" "bad.conf:[0-9]+" "[hawkBit]" "Server=hawkbit.example.com"

@@ -36,14 +36,13 @@ The test scripts the server through --state FILE (JSON, re-read on every request
                                          (another host or scheme than the client asked: a hostile server)
    "raw": {"path": REGEX, "method": "GET", "status": 200, "body": TEXT, "repeat": N, "rate": BYTES_PER_S,
            "endless": false, "count": N, "headers": {"Location": URL}},
-                                         answer a request whose path and query match (after the
-                                         token check) with BODY
-                                         repeated N times (default 1) instead of the model's answer;
-                                         "{n}" in BODY is the number of raw answers so far (1, 2, …);
-                                         "rate" trickles the body; "endless" sends it again and again
-                                         (no Content-Length) until the client hangs up; N times
-                                         ("count"; absent: always), with "headers" added (a
-                                         redirect, say): a hostile server's answers
+                                         a hostile server: a request whose path and query match
+                                         (after the token check) gets BODY repeated N times (default
+                                         1) with "status" and "headers" (a redirect, say) instead of
+                                         the model's answer; "{n}" in BODY is the number of raw
+                                         answers so far (1, 2, …); "rate" trickles the body;
+                                         "endless" sends it again and again (no Content-Length)
+                                         until the client hangs up; "count": N times (absent: always)
    "delay": {"path": REGEX, "method": "POST", "match": REGEX, "seconds": S, "count": N},
                                          handle a matching request (its body as text matches "match"),
                                          then wait S seconds before answering (N times; absent: always):

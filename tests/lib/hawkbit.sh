@@ -20,6 +20,7 @@ HB_LIB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ID=${ID:-machine-0001}
 TOKEN=${TOKEN:-t0k3nForMachine0001}
 printf '%s\n' "$TOKEN" >"$T/token"
+chmod 0600 "$T/token" # a secret: the agent refuses a token file others can read
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$T/ca.key" \
         -subj "/CN=osupdate test hawkBit CA" -days 2 -out "$T/ca.pem" 2>/dev/null
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$T/server.key" \

@@ -28,6 +28,8 @@
 #include "hawkbit.h"
 #include "health.h"
 #include "hex.h"
+#include "http.h"
+#include "fetch.h"
 #include "json-util.h"
 #include "lock.h"
 #include "log.h"
@@ -539,36 +541,44 @@ static int install(Poll *p, InstallMode mode) {
         uint64_t subject = p->hawkbit ? hawkbit_subject(p) : 0;
         int r = -ENOENT;
 
-        if (mode == INSTALL_SWITCH) {
-                say(p, "Switching to the downloaded %s …", v ?: "?");
-                log_detail_clear();
-                r = update_apply_staged(p->cfg, p->keyring, &res);
-        } else if (!c || !c->version || !v || strcmp(c->version, v) != 0) {
-                if (asprintf(&why, "the channel no longer offers %s%s%s%s", v ?: "?", c ? " (it names " : "",
-                             c ? c->version ?: "?" : "", c ? ")" : "") < 0)
+        if (!c || !c->version || !v || strcmp(c->version, v) != 0 ||
+            (p->hawkbit && active && c->serial != hawkbit_action_of(p->st.action.id))) {
+                if (asprintf(&why, "the %s no longer offers %s%s%s%s", p->hawkbit ? "server" : "channel", v ?: "?",
+                             c ? " (it names " : "", c ? c->version ?: "?" : "", c ? ")" : "") < 0)
                         return -ENOMEM;
                 install_failed(p, -ESTALE, why);
                 return 0;
+        }
+        if (mode == INSTALL_SWITCH) {
+                say(p, "Switching to the downloaded %s …", v);
+                log_detail_clear();
+                r = update_apply_staged(p->cfg, p->keyring, &res);
         } else
                 for (size_t i = 0; c->urls[i]; i++) {
+                        _cleanup_free_ char *shown = NULL;
                         InstallOptions io = {
                                 .source = c->urls[i],
                                 .activate = mode == INSTALL_LIVE,
                                 .expect_size = c->size,
                                 .expect_sha256 = c->sha256,
+                                .expect_version = v,
                                 .progress = subject ? hawkbit_progress : NULL,
                                 .userdata = p,
                         };
+                        /* The token goes to the server's own origin only (a CDN link gets none). */
+                        bool with_token = p->dl_headers && http_same_origin(p->cfg->hawkbit.server, c->urls[i]);
 
+                        if (fetch_url_redact(c->urls[i], &shown) < 0)
+                                return -ENOMEM;
                         apply_result_done(&res);
                         res = (ApplyResult) { .slot = -1 };
                         p->progress = (typeof(p->progress)) { .action = subject, .version = v };
-                        say(p, "%s %s from %s …", mode == INSTALL_LIVE ? "Installing" : "Downloading", v, c->urls[i]);
+                        say(p, "%s %s from %s …", mode == INSTALL_LIVE ? "Installing" : "Downloading", v, shown);
                         log_detail_clear();
-                        r = update_apply(p->dl_headers ? &p->dl_cfg : p->cfg, p->keyring, &io, &res);
+                        r = update_apply(with_token ? &p->dl_cfg : p->cfg, p->keyring, &io, &res);
                         if (r >= 0 || !source_network_error(r))
                                 break;
-                        log_warning("%s: %s", c->urls[i], log_detail() ?: strerror(-r));
+                        log_warning("%s: %s", shown, log_detail() ?: strerror(-r));
                 }
         if ((r == -EOPNOTSUPP || r == -ELIBACC) && res.staged_only) {
                 say(p, "Staged %s for the next boot: %s", v, log_detail() ?: "it cannot go live now");
@@ -928,8 +938,7 @@ static int poll_run(Poll *p) {
                         r = hawkbit_load(p);
                         if (r < 0)
                                 return log_error_errno(r, "Cannot poll the hawkBit server again: %s", log_detail() ?: strerror(-r));
-                        if (p->hb.confirm_id == id)
-                                p->hb.confirm_id = 0; /* still waiting: not again in this poll */
+                        p->hb.confirm_id = 0; /* once a poll, whatever the server says now */
                         p->changed = true;
                         continue;
                 }

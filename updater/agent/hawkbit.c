@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -38,6 +41,8 @@ HawkbitOffer *hawkbit_offer_free(HawkbitOffer *o) {
 
 static int token_read(const char *inline_token, const char *file, char **ret) {
         _cleanup_free_ char *buf = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
         size_t len;
         int r;
 
@@ -47,7 +52,18 @@ static int token_read(const char *inline_token, const char *file, char **ret) {
                 *ret = NULL;
                 return 0;
         }
-        r = read_regular_file(file, 4096, &buf, &len);
+        /* A secret: never through a symlink, and only from a file nobody else can read or replace. */
+        fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0)
+                return log_debug_errno(EACCES, "Cannot read the hawkBit token from %s: %s", file, strerror(errno));
+        if (fstat(fd, &st) < 0)
+                return log_debug_errno(EACCES, "Cannot read the hawkBit token from %s: %s", file, strerror(errno));
+        if (S_ISREG(st.st_mode) && ((st.st_mode & 0077) != 0 || st.st_uid != geteuid()))
+                return log_debug_errno(EACCES, "%s holds a secret but is %s (mode %04o, owner %u): make it the agent's "
+                                       "own and mode 0600.", file,
+                                       st.st_uid != geteuid() ? "owned by someone else" : "readable by others",
+                                       (unsigned) (st.st_mode & 07777), (unsigned) st.st_uid);
+        r = read_regular_fd(fd, 4096, &buf, &len);
         if (r < 0)
                 return log_debug_errno(EACCES, "Cannot read the hawkBit token from %s: %s", file, strerror(-r));
         buf[strcspn(buf, "\r\n")] = 0;
@@ -118,7 +134,7 @@ static int ddi_request(const Config *cfg, const char *method, const char *url, c
         if (body)
                 headers[k++] = "Content-Type: application/json";
         headers[k++] = "Expect:"; /* no 100-continue round trip: the bodies are small */
-        if (auth)
+        if (auth && http_same_origin(cfg->hawkbit.server, url)) /* the token goes to Server= only */
                 headers[k++] = auth;
         headers[k] = NULL;
         r = http_request(&tls, method, url, headers, body, timeout_ms, HAWKBIT_RESPONSE_MAX, resp);
@@ -160,13 +176,31 @@ static int get_json(const Config *cfg, const char *url, json_object **ret) {
 }
 
 /* _links.<rel>.href, or NULL. */
-static const char *link_href(json_object *o, const char *rel) {
+static const char *link_href_any(json_object *o, const char *rel) {
         json_object *links, *l, *h;
 
         if (!json_object_object_get_ex(o, "_links", &links) || !json_object_object_get_ex(links, rel, &l) ||
             !json_object_object_get_ex(l, "href", &h) || !json_object_is_type(h, json_type_string))
                 return NULL;
         return json_object_get_string(h);
+}
+
+/* A link the agent follows with the token: on Server='s origin only (scheme, host, port). A link
+ * elsewhere — another host, plain http under https — is refused (-EREMOTEIO). NULL: no such link. */
+static int link_follow(const Config *cfg, json_object *o, const char *rel, const char **ret) {
+        const char *h = link_href_any(o, rel);
+        _cleanup_free_ char *shown = NULL;
+
+        *ret = NULL;
+        if (!h)
+                return 0;
+        if (!http_same_origin(cfg->hawkbit.server, h)) {
+                (void) fetch_url_redact(h, &shown);
+                return log_debug_errno(EREMOTEIO, "hawkBit's %s link %s leaves Server=%s (another scheme, host or port): refused.",
+                                       rel, shown ?: "(invalid URL)", cfg->hawkbit.server);
+        }
+        *ret = h;
+        return 1;
 }
 
 static const char *get_str(json_object *o, const char *key) {
@@ -207,20 +241,38 @@ static bool ends_with(const char *s, const char *suffix) {
         return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+/* An action id as DDI writes it: a decimal string (some servers: a number). 0: none or malformed. */
+static uint64_t action_id_of(json_object *o, const char *key) {
+        json_object *v;
+        const char *s;
+        char *end = NULL;
+        uint64_t n;
+
+        if (!o || !json_object_object_get_ex(o, key, &v))
+                return 0;
+        if (json_object_is_type(v, json_type_int))
+                return json_object_get_int64(v) > 0 ? (uint64_t) json_object_get_int64(v) : 0;
+        s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+        if (!s || *s < '0' || *s > '9')
+                return 0;
+        errno = 0;
+        n = strtoull(s, &end, 10);
+        return errno == 0 && end && !*end ? n : 0;
+}
+
 /* Picks the bundle: the artifact named *.osup, else the only artifact of the deployment. */
 static int offer_from_deployment(const Config *cfg, json_object *d, HawkbitOffer **ret) {
         _cleanup_(hawkbit_offer_freep) HawkbitOffer *o = calloc(1, sizeof(HawkbitOffer));
         json_object *dep, *chunks, *pick = NULL, *pick_chunk = NULL;
-        const char *id, *s, *url, *sha;
+        const char *s, *url, *sha;
         unsigned n_artifacts = 0;
-        char *end = NULL;
         int r;
 
         if (!o)
                 return -ENOMEM;
-        id = get_str(d, "id");
-        if (!id || !*id || (errno = 0, o->action_id = strtoull(id, &end, 10), errno != 0 || *end))
-                return log_debug_errno(EREMOTEIO, "deploymentBase: no action id.");
+        o->action_id = action_id_of(d, "id");
+        if (o->action_id == 0)
+                return log_debug_errno(EREMOTEIO, "deploymentBase: no action id, or a malformed one (a positive decimal number).");
         if (!json_object_object_get_ex(d, "deployment", &dep) || !json_object_is_type(dep, json_type_object) ||
             !json_object_object_get_ex(dep, "chunks", &chunks) || !json_object_is_type(chunks, json_type_array))
                 return log_debug_errno(EREMOTEIO, "deploymentBase %" PRIu64 ": no deployment.chunks.", o->action_id);
@@ -302,7 +354,7 @@ static int offer_from_deployment(const Config *cfg, json_object *d, HawkbitOffer
                 }
                 memcpy(o->sha256, bin, 32);
         }
-        url = link_href(pick, "download") ?: link_href(pick, "download-http");
+        url = link_href_any(pick, "download") ?: link_href_any(pick, "download-http");
         if (!url || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)) {
                 r = set_problem(o, "the artifact ", o->filename, " has no usable download link");
                 if (r < 0)
@@ -358,25 +410,6 @@ void hawkbit_poll_done(HawkbitPoll *p) {
         *p = (HawkbitPoll) {};
 }
 
-/* An action id as DDI writes it: a decimal string (some servers: a number). 0: none or malformed. */
-static uint64_t action_id_of(json_object *o, const char *key) {
-        json_object *v;
-        const char *s;
-        char *end = NULL;
-        uint64_t n;
-
-        if (!o || !json_object_object_get_ex(o, key, &v))
-                return 0;
-        if (json_object_is_type(v, json_type_int))
-                return json_object_get_int64(v) > 0 ? (uint64_t) json_object_get_int64(v) : 0;
-        s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-        if (!s || *s < '0' || *s > '9')
-                return 0;
-        errno = 0;
-        n = strtoull(s, &end, 10);
-        return errno == 0 && end && !*end ? n : 0;
-}
-
 int hawkbit_poll(const Config *cfg, const char *controller_id, bool dry_run, HawkbitPoll *ret) {
         _cleanup_(json_object_putp) json_object *base = NULL, *dep = NULL, *cancel = NULL, *conf = NULL;
         _cleanup_free_ char *url = NULL;
@@ -392,11 +425,17 @@ int hawkbit_poll(const Config *cfg, const char *controller_id, bool dry_run, Haw
         if (r < 0)
                 return r;
         ret->sleep_usec = polling_sleep(base);
-        if (!dry_run && (href = link_href(base, "configData")))
+        r = link_follow(cfg, base, "configData", &href);
+        if (r < 0)
+                return r;
+        if (!dry_run && href)
                 send_config_data(cfg, href);
 
         /* A cancellation: its stopId names the action (hawkBit offers no deploymentBase meanwhile). */
-        if ((href = link_href(base, "cancelAction"))) {
+        r = link_follow(cfg, base, "cancelAction", &href);
+        if (r < 0)
+                return r;
+        if (href) {
                 r = get_json(cfg, href, &cancel);
                 if (r < 0)
                         return r;
@@ -407,7 +446,10 @@ int hawkbit_poll(const Config *cfg, const char *controller_id, bool dry_run, Haw
                         return log_debug_errno(EREMOTEIO, "cancelAction: no stopId.");
         }
         /* An action waiting for this device's consent. */
-        if ((href = link_href(base, "confirmationBase"))) {
+        r = link_follow(cfg, base, "confirmationBase", &href);
+        if (r < 0)
+                return r;
+        if (href) {
                 r = get_json(cfg, href, &conf);
                 if (r < 0)
                         return r;
@@ -415,9 +457,9 @@ int hawkbit_poll(const Config *cfg, const char *controller_id, bool dry_run, Haw
                 if (ret->confirm_id == 0)
                         return log_debug_errno(EREMOTEIO, "confirmationBase: no action id.");
         }
-        href = link_href(base, "deploymentBase");
-        if (!href)
-                return 0;
+        r = link_follow(cfg, base, "deploymentBase", &href);
+        if (r <= 0)
+                return r;
         r = get_json(cfg, href, &dep);
         if (r < 0)
                 return r;
