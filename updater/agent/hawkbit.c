@@ -316,18 +316,22 @@ static int offer_from_deployment(const Config *cfg, json_object *d, HawkbitOffer
                 *ret = TAKE_PTR(o);
                 return 0;
         }
+        if (!(o->filename = strdup(get_str(pick, "filename") ?: "?")))
+                return -ENOMEM;
+        /* The server's words go into messages: printable ASCII only (no terminal escapes). */
+        for (char *c = o->filename; *c; c++)
+                if ((unsigned char) *c < 0x20 || (unsigned char) *c >= 0x7f)
+                        *c = '?';
         /* The version: the "version" of the software module (chunk) that carries the bundle. */
         s = get_str(pick_chunk, "version");
         if (!s) {
-                r = set_problem(o, "the chunk of ", get_str(pick, "filename"), " names no version");
+                r = set_problem(o, "the chunk of ", o->filename, " names no version");
                 if (r < 0)
                         return r;
                 *ret = TAKE_PTR(o);
                 return 0;
         }
         if (!(o->version = strdup(s)))
-                return -ENOMEM;
-        if (!(o->filename = strdup(get_str(pick, "filename") ?: "?")))
                 return -ENOMEM;
         {
                 json_object *hashes, *size;
