@@ -12,6 +12,8 @@
 #   cancelled before the switch (fetched ahead, not live) → the cancellation confirmed (closed/
 #                             success on cancelAction), nothing switched, no verdict on the action;
 #   the version that runs offered → the action closed/success ("up to date"), nothing fetched;
+#   mutual TLS ([Network] ClientCertificate=, ClientKey=): without the certificate nothing, with it
+#   the deployment (poll, artifact, feedback) goes through;
 #   bad [hawkBit] settings (Server=, Tenant=, ControllerID=, tokens, token files, Attributes=,
 #   AutoConfirm=, Backend=) → exit 4 naming the line, nothing sent, nothing changed; a token file that
 #   is missing, empty, not a token or readable by others → exit 3 naming the file, recorded in agent.json.
@@ -131,6 +133,34 @@ is "up to date: closed/success" "$(closed 27)" success
 feedback 27 | jq -r '.details[]' | grep -q "up to date" && ok "up to date: says so" || not_ok "up to date: $(feedback 27)"
 is "up to date: nothing downloaded" "$(downloads os-4.osup)" "$n"
 
+# --- mutual TLS through [Network] ClientCertificate=/ClientKey= ----------------------------------------------
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$T/client.key" \
+        -subj "/CN=$ID" -out "$T/client.csr" 2>/dev/null
+openssl x509 -req -in "$T/client.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 \
+        -out "$T/client.pem" 2>/dev/null
+chmod 0600 "$T/client.key"
+/usr/bin/python3 "$HB_LIB/ddi-server.py" --port 0 --port-file "$T/mtls.port" --strict --cert "$T/server.pem" \
+        --key "$T/server.key" --client-ca "$T/ca.pem" --controller "$ID" --target-token "$TOKEN" \
+        --state "$T/mtls.json" --log "$T/mtls.log" 2>"$T/mtls.err" &
+MTLS_PID=$!
+disown $MTLS_PID
+on_exit "kill $MTLS_PID 2>/dev/null"
+wait_until 10 test -s "$T/mtls.port" || not_ok "the mTLS server did not start: $(cat "$T/mtls.err")"
+printf '{"polling_sleep": "00:00:01", "action": {"id": 28, "version": "5", "artifacts": [{"file": "%s", "filename": "os-5.osup"}]}}\n' \
+        "$T/v5.osup" >"$T/mtls.json"
+sed "s|^Server=.*|Server=https://127.0.0.1:$(cat "$T/mtls.port")|" "$CONF" >"$T/mtls-nocert.conf"
+agent "$T/mtls-nocert.conf"
+[ "$RC" != 0 ] && ok "mTLS: without a client certificate the poll fails (exit $RC)" || not_ok "mTLS: exit 0 without a certificate"
+is "mTLS: 4 stays live" "$(live)" 4
+cp "$T/mtls-nocert.conf" "$T/mtls.conf"
+printf '[Network]\nClientCertificate=%s\nClientKey=%s\n' "$T/client.pem" "$T/client.key" >>"$T/mtls.conf"
+agent "$T/mtls.conf"
+is "mTLS: with the certificate: exit 0" "$RC" 0
+is "mTLS: 5 is live" "$(live)" 5
+is "mTLS: closed/success" "$(jq -r 'select(.path | endswith("/deploymentBase/28/feedback")) | .body.status | select(.execution == "closed") | .result.finished' "$T/mtls.log")" success
+# (5 was fetched ahead in the cancel case above: the switch used that slot, no download needed.)
+is "mTLS: every request answered" "$(jq -r '.status' "$T/mtls.log" | sort -u | paste -sd' ')" 200
+
 # --- bad [hawkBit] settings: refused before anything is sent or changed -----------------------------------
 bad() { # bad NAME REGEX LINES…: the configuration plus LINES is refused (exit ${CODE:-4}), saying REGEX
         local name=$1 regex=$2
@@ -166,7 +196,7 @@ grep -v '^Server=' "$CONF" >"$T/noserver.conf"
 expect "bad config: Backend=hawkbit without Server=" 4 "needs Server=" "$OSUPDATE" agent --once --config "$T/noserver.conf"
 is "bad config: nothing sent to the server" "$(wc -l <"$T/ddi.log")" "$n"
 is "bad config: the state directory unchanged by a refused configuration" "$(snapshot "$T/state")" "$before"
-is "bad config: 4 stays live" "$(live)" 4
+is "bad config: 5 stays live" "$(live)" 5
 
 is "every request body had exactly the DDI model's fields (--strict)" "$(ddi_rejected)" ""
 finish
