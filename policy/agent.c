@@ -392,6 +392,8 @@ _printf_(5, 6) static void plan_end(AgentPlan *p, const AgentFacts *f, AgentResu
 
         p->step = f->lock_held ? AGENT_STEP_RELEASE : AGENT_STEP_FINISH;
         p->result = result;
+        /* A failed install says nothing about the version (network, mirror, no slot): not history. */
+        p->history = !(f->install_failed && !give_up);
         plan_report(p, f, result);
         p->give_up_version = give_up;
         va_start(ap, fmt);
@@ -481,7 +483,10 @@ static void plan_action(const AgentFacts *f, AgentPlan *p) {
         case AGENT_PHASE_ROLLING_BACK:
                 /* The failure (and the give-up) was recorded before the rollback began; saying it
                  * again when resuming costs nothing, and loses nothing if that record was lost. */
-                if (action_is_live(f)) {
+                if (action_is_live(f) && f->rollback_impossible)
+                        plan_end(p, f, AGENT_RESULT_FAILURE, true,
+                                 "%s failed a health check, and there is no slot to roll back to: it stays live", v);
+                else if (action_is_live(f)) {
                         plan_set(p, AGENT_STEP_ROLLBACK, "%s failed a health check and still runs: rolling back", v);
                         p->result = AGENT_RESULT_FAILURE;
                         p->give_up_version = true;
@@ -505,6 +510,7 @@ static void plan_action(const AgentFacts *f, AgentPlan *p) {
         case AGENT_PHASE_RELEASING:
                 /* The result was recorded with the step that led here: RESULT_NONE keeps it. */
                 plan_report(p, f, f->action_result);
+                p->history = true;
                 if (f->lock_held)
                         plan_set(p, AGENT_STEP_RELEASE, "verdict on %s recorded: giving the slot back", v);
                 else

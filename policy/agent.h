@@ -134,6 +134,8 @@ typedef struct AgentFacts {
         bool booted_good;               /* … and mark-good confirmed it */
         bool boot_gave_up;              /* the boot stage passed the target over (failed, or fell back) */
         AgentResult action_result;      /* the result recorded on the action (RELEASING: what to report) */
+        bool rollback_impossible;       /* ROLLBACK found no slot to go back to (not booted from a slot, or the
+                                         * other slot no longer authenticates) */
         bool install_transient;         /* install_failed on the network: not a verdict on the bundle */
         /* What the server says of its offer (hawkBit's deployment; a channel document: all false). */
         bool download_held;             /* download: skip — nothing is fetched */
@@ -202,6 +204,8 @@ typedef struct AgentPlan {
         int error;                      /* REFUSE: -ESTALE (target older than what runs, or below the
                                          * floor), -EBADE (serial lower than the one accepted, or the
                                          * same serial with other content) */
+        bool history;                   /* RELEASE / FINISH: the end is a verdict on the version, kept in the
+                                         * history; false: a failed install, dropped (retried; last_error says why) */
         AgentReport report;             /* to the server: about the action (RELEASE / FINISH) or the offer */
         AgentCancelReply cancel_reply;  /* to the server, now: the answer to its cancellation */
         bool takes_release;             /* the rollout includes this machine now */
@@ -234,7 +238,8 @@ int agent_serial_check(uint64_t serial, bool same_document, bool last_serial_kno
  *                 downloaded and update_held → IDLE; else install
  *   CHECKING      running ≠ action_version (rolled back meanwhile) → RELEASE/FINISH failure, give up;
  *                 health −1 → HEALTH; 1 → MARK_GOOD (success); 0 → ROLLBACK (failure, give up)
- *   ROLLING_BACK  running = action_version → ROLLBACK (failure, give up); else RELEASE/FINISH failure
+ *   ROLLING_BACK  running = action_version → ROLLBACK (failure, give up), or with rollback_impossible
+ *                 RELEASE/FINISH failure (it stays live); else RELEASE/FINISH failure
  *   REBOOTING     booted_target and booted_good → RELEASE/FINISH success; boot_gave_up →
  *                 RELEASE/FINISH failure, give up; else WAIT_BOOT
  *   RELEASING     lock_held → RELEASE; else FINISH (the result already recorded: action_result)

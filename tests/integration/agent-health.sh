@@ -125,7 +125,7 @@ ms=$((($(date +%s%N) - start) / 1000000))
 got=$(output)
 got=${got#"HealthCheck=yes flood timed out after 1s: "}
 [ "$rc" = 1 ] && [ "$ms" -lt 5000 ] && [ "${#got}" -le 4096 ] && [ "${#got}" -ge 4000 ] &&
-        grep -qx 'flood' <<<"$got" && ! tail -n +2 <<<"$got" | grep -qvx 'flood' &&
+        grep -qx 'flood' <<<"$got" && ! sed '1d;$d' <<<"$got" | grep -qvx 'flood' && # the kept tail may cut a line at either end
         ok "a check flooding its output times out after ${ms} ms, ${#got} bytes kept" ||
         not_ok "flood: rc=$rc after ${ms} ms, ${#got} bytes kept"
 

@@ -2,16 +2,16 @@
 # Crash safety with policies: force, defer and container namespaces present, a kill -9 at every
 # failpoint of the policy step (after the deferrals are recorded, after the host's switch, after
 # the namespaces switched from inside, after the notifications) and at RANDOM_TRIALS random
-# moments of an apply (RANDOM_TRIALS=40 by default: the delays are drawn evenly over 1.2 times one
-# measured apply, so they fall about every 3% of it, and each run draws new ones; the failpoints
-# pin the steps that matter). After every kill the next command recovers, and then:
+# moments of an apply (RANDOM_TRIALS=20 by default: the delays are drawn evenly over 1.2 times one
+# measured apply, so they fall about every 6% of it, and each run draws new ones — the suite runs
+# often, so the kill points add up over runs; the failpoints pin the steps that matter). After every kill the next command recovers, and then:
 #   - every namespace still holding an old image on top (a deferral) has a record with a deadline;
 #   - no record lacks a deadline;
 #   - the new version is live in the host and every force namespace (it went in, or the next apply puts it there);
 # and watchers in every namespace never see an error, an empty read or a step back.
 . "$(dirname "$0")/../lib/ns.sh"
 
-RANDOM_TRIALS=${RANDOM_TRIALS:-40}
+RANDOM_TRIALS=${RANDOM_TRIALS:-20}
 setup_target
 mkdir -p "$T/bin" "$T/policy.d"
 for role in force defer ctrforce; do cp "$WATCHER" "$T/bin/$role-watcher"; done

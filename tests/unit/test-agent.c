@@ -672,6 +672,43 @@ static void test_plan_server(void **state) {
         }
 }
 
+/* How an action ends: a verdict kept in the history, or a failed install dropped; a rollback with
+ * nowhere to go ends the action instead of trying again and again. */
+static void test_plan_endings(void **state) {
+        static const struct {
+                const char *name;
+                AgentFacts f;
+                AgentStep step;
+                bool give_up, history;
+        } rows[] = {
+                { "healthy, released", { ACTION(AGENT_PHASE_RELEASING), .action_result = AGENT_RESULT_SUCCESS }, AGENT_STEP_FINISH, false, true },
+                { "install failed: not history", { ACTION(AGENT_PHASE_INSTALLING), .install_failed = true }, AGENT_STEP_FINISH, false, false },
+                { "install failed, slot held: not history", { ACTION(AGENT_PHASE_INSTALLING), .install_failed = true, .lock_held = true },
+                  AGENT_STEP_RELEASE, false, false },
+                { "rolled back: history", { ACTION(AGENT_PHASE_ROLLING_BACK), .running = "2.0" }, AGENT_STEP_FINISH, true, true },
+                { "boot gave up: history", { ACTION(AGENT_PHASE_REBOOTING), .boot_gave_up = true }, AGENT_STEP_FINISH, true, true },
+                { "rollback impossible: ends, stays live", { ACTION(AGENT_PHASE_ROLLING_BACK), .running = "2.1", .rollback_impossible = true },
+                  AGENT_STEP_FINISH, true, true },
+                { "rollback impossible, slot held: given back", { ACTION(AGENT_PHASE_ROLLING_BACK), .running = "2.1", .lock_held = true,
+                  .rollback_impossible = true }, AGENT_STEP_RELEASE, true, true },
+                { "rollback possible: rolls back", { ACTION(AGENT_PHASE_ROLLING_BACK), .running = "2.1" }, AGENT_STEP_ROLLBACK, true, false },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+                AgentPlan p;
+
+                memset(&p, 0xaa, sizeof p);
+                p.history = false;
+                agent_plan(&rows[i].f, &p);
+                print_message("ending: %-44s -> %-9s give-up %d history %d | %s\n", rows[i].name, agent_step_to_string(p.step),
+                              p.give_up_version, p.history, p.reason);
+                assert_string_equal(agent_step_to_string(p.step), agent_step_to_string(rows[i].step));
+                assert_int_equal(p.give_up_version, rows[i].give_up);
+                if (p.step == AGENT_STEP_RELEASE || p.step == AGENT_STEP_FINISH)
+                        assert_int_equal(p.history, rows[i].history);
+        }
+}
+
 /* The delay before the next poll: the server's interval wins, ± 10 %; failures back off with jitter. */
 static void test_next_poll(void **state) {
         const uint64_t s = 1000000ULL, interval = 3600 * s;
@@ -837,6 +874,7 @@ int main(void) {
                 cmocka_unit_test(test_plan_nulls),
                 cmocka_unit_test(test_plan_walk),
                 cmocka_unit_test(test_plan_server),
+                cmocka_unit_test(test_plan_endings),
                 cmocka_unit_test(test_next_poll),
         };
         return tu_run_group_tests(tests, NULL, NULL);

@@ -58,6 +58,7 @@ typedef struct Poll {
         char *install_output;   /* … in words */
         int health;
         bool lock_refused;
+        bool rollback_impossible;       /* the rollback found no slot to go back to */
         char *health_output;
         bool changed;           /* something was carried out (for the summary) */
         AgentResult finished;   /* the result of the action this poll ended (NONE: it ended none) */
@@ -299,6 +300,7 @@ static void facts_fill(Poll *p, AgentFacts *f, const char *const *failed, size_t
                 (void) window_facts(&p->cfg->agent, p->now, &f->in_window, &next);
         }
         f->action_result = act->result;
+        f->rollback_impossible = p->rollback_impossible;
         f->install_transient = p->install_failed && source_network_error(p->install_error);
         if (p->hawkbit) {
                 const HawkbitOffer *o = p->hb.offer;
@@ -651,7 +653,7 @@ static int finish_action(Poll *p, const AgentPlan *plan) {
         p->st.action.phase = AGENT_PHASE_DONE;
         p->st.action.finished = now_sec();
         p->finished = p->st.action.result;
-        if (p->install_failed && !plan->give_up_version) {
+        if (!plan->history) {
                 /* Not a verdict on the version (a network failure, a mirror serving other bytes, no
                  * slot free): the next poll tries again. The history keeps verdicts only, so that
                  * retries do not push them out; the reason stays in last_error. */
@@ -975,20 +977,19 @@ static int poll_run(Poll *p) {
                                 return r;
                         r = update_rollback(p->cfg, p->keyring, &res);
                         if (r == -ENOMEDIUM) {
-                                /* Nothing to go back to (the machine did not boot from a slot, or the other
-                                 * slot no longer authenticates): the failure stands as recorded, and the
-                                 * slot of the semaphore must not stay held for ever. */
+                                /* Nothing to go back to: the planner ends the action (the failure stands,
+                                 * the slot of the semaphore is given back). */
                                 _cleanup_free_ char *why = NULL;
                                 log_error("Cannot roll back: %s %s stays live.", log_detail() ?: "no slot to go back to;",
                                           p->st.action.version);
                                 if (asprintf(&why, "%s; no slot to roll back to: %s stays live", p->st.action.output ?: "unhealthy",
                                              p->st.action.version) >= 0)
                                         set_string(&p->st.action.output, why);
+                                p->rollback_impossible = true;
                         } else if (r < 0)
                                 return log_error_errno(r, "Rollback failed: %s", log_detail() ?: strerror(-r));
                         else
                                 say(p, "Rolled back live: %s -> %s.", res.previous_version ?: "?", res.version ?: "?");
-                        p->st.action.phase = AGENT_PHASE_RELEASING;
                         break;
                 }
                 case AGENT_STEP_RELEASE:
