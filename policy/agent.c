@@ -671,7 +671,41 @@ void agent_plan(const AgentFacts *f, AgentPlan *ret) {
         *ret = p;
 }
 
+/* ---- A server's handling of its offer ----------------------------------------------------- */
+
+static bool streq_or_false(const char *a, const char *b) {
+        return a && strcmp(a, b) == 0;
+}
+
+AgentHandling agent_handling(const char *download, const char *update, const char *window) {
+        return (AgentHandling) {
+                .download_held = streq_or_false(download, "skip"),
+                .update_held = streq_or_false(update, "skip") || streq_or_false(window, "unavailable"),
+                .forced = update ? streq_or_false(update, "forced") : streq_or_false(download, "forced"),
+        };
+}
+
 /* ---- When to poll again ------------------------------------------------------------------- */
+
+static int two_digits(const char *s) {
+        return s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' ? (s[0] - '0') * 10 + (s[1] - '0') : -1;
+}
+
+uint64_t agent_server_interval_usec(const char *s) {
+        int h, m, sec;
+        uint64_t t;
+
+        if (!s || strlen(s) != 8 || s[2] != ':' || s[5] != ':')
+                return 0;
+        h = two_digits(s);
+        m = two_digits(s + 3);
+        sec = two_digits(s + 6);
+        if (h < 0 || m < 0 || m > 59 || sec < 0 || sec > 59)
+                return 0;
+        t = (uint64_t) h * 3600 + (uint64_t) m * 60 + (uint64_t) sec;
+        t = t < 1 ? 1 : t > 24 * 3600 ? 24 * 3600 : t;
+        return t * 1000000ULL;
+}
 
 uint64_t agent_next_poll_usec(uint64_t interval_usec, uint64_t server_sleep_usec, unsigned errors, double random01) {
         const uint64_t second = 1000000ULL;

@@ -257,7 +257,25 @@ int agent_serial_check(uint64_t serial, bool same_document, bool last_serial_kno
  * takes_release, reached and wary_bucket are filled in every case (dry runs and status show them). */
 void agent_plan(const AgentFacts *f, AgentPlan *ret);
 
+/* ---- A server's handling of its offer ----------------------------------------------------- */
+
+typedef struct AgentHandling {
+        bool download_held;             /* download: skip */
+        bool update_held;               /* update: skip, or the maintenance window is unavailable */
+        bool forced;                    /* update: forced (download: forced when update is absent) */
+} AgentHandling;
+
+/* hawkBit's deployment.download / .update (skip | attempt | forced, NULL: absent) and
+ * .maintenanceWindow (available | unavailable, NULL: no window) as the planner's facts. Anything
+ * else counts as attempt (the agent's own rules decide when). */
+AgentHandling agent_handling(const char *download, const char *update, const char *window);
+
 /* ---- When to poll again ------------------------------------------------------------------- */
+
+/* A server's polling interval, hawkBit's config.polling.sleep "HH:MM:SS" (two digits each, MM and
+ * SS below 60), in µs, kept within [1 s, 24 h]: a server can neither make the agent spin nor fall
+ * silent for days. 0: absent or malformed (the agent's Interval= applies). */
+uint64_t agent_server_interval_usec(const char *hhmmss);
 
 /* The daemon's delay before its next poll, in µs. After a success: the server's polling interval
  * (server_sleep_usec, hawkBit's config.polling.sleep; 0: none given) or else Interval=, ± 10 %.

@@ -709,6 +709,61 @@ static void test_plan_endings(void **state) {
         }
 }
 
+/* hawkBit's handling types and maintenance window as the planner's facts. */
+static void test_handling(void **state) {
+        static const struct {
+                const char *download, *update, *window;
+                bool download_held, update_held, forced;
+        } rows[] = {
+                { "forced", "forced", NULL, false, false, true },
+                { "attempt", "attempt", NULL, false, false, false },
+                { "forced", "attempt", NULL, false, false, false },     /* update decides when */
+                { "attempt", "forced", NULL, false, false, true },
+                { "forced", NULL, NULL, false, false, true },            /* update absent: download's */
+                { "attempt", NULL, NULL, false, false, false },
+                { "skip", "skip", NULL, true, true, false },
+                { "skip", NULL, NULL, true, false, false },
+                { "forced", "skip", NULL, false, true, false },          /* download-only */
+                { "forced", "forced", "unavailable", false, true, true },
+                { "forced", "skip", "unavailable", false, true, false },
+                { "forced", "forced", "available", false, false, true },
+                { NULL, NULL, NULL, false, false, false },
+                { "Forced", "sometimes", "maybe", false, false, false },  /* unknown: attempt */
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+                AgentHandling h = agent_handling(rows[i].download, rows[i].update, rows[i].window);
+
+                print_message("handling: %-8s %-8s %-12s -> held %d/%d forced %d\n", rows[i].download ?: "-",
+                              rows[i].update ?: "-", rows[i].window ?: "-", h.download_held, h.update_held, h.forced);
+                assert_int_equal(h.download_held, rows[i].download_held);
+                assert_int_equal(h.update_held, rows[i].update_held);
+                assert_int_equal(h.forced, rows[i].forced);
+        }
+}
+
+/* config.polling.sleep: HH:MM:SS within [1 s, 24 h]; anything else is not an interval. */
+static void test_server_interval(void **state) {
+        static const struct {
+                const char *s;
+                uint64_t sec;
+        } rows[] = {
+                { "00:05:00", 300 }, { "00:00:01", 1 }, { "01:00:00", 3600 }, { "24:00:00", 86400 },
+                { "00:00:00", 1 },      /* a server cannot make the agent spin */
+                { "99:59:59", 86400 },  /* nor silence it for days */
+                { "23:59:59", 86399 },
+                { NULL, 0 }, { "", 0 }, { "5:00", 0 }, { "0:05:00", 0 }, { "00:60:00", 0 }, { "00:00:60", 0 },
+                { "-1:00:00", 0 }, { " 1:00:00", 0 }, { "00:05:00 ", 0 }, { "00:05:0x", 0 }, { "aa:bb:cc", 0 },
+                { "00-05-00", 0 }, { "000:05:00", 0 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+                print_message("server interval \"%s\" -> %llu s\n", rows[i].s ?: "(null)",
+                              (unsigned long long) (agent_server_interval_usec(rows[i].s) / 1000000));
+                assert_int_equal(agent_server_interval_usec(rows[i].s), rows[i].sec * 1000000ULL);
+        }
+}
+
 /* The delay before the next poll: the server's interval wins, ± 10 %; failures back off with jitter. */
 static void test_next_poll(void **state) {
         const uint64_t s = 1000000ULL, interval = 3600 * s;
@@ -875,6 +930,8 @@ int main(void) {
                 cmocka_unit_test(test_plan_walk),
                 cmocka_unit_test(test_plan_server),
                 cmocka_unit_test(test_plan_endings),
+                cmocka_unit_test(test_handling),
+                cmocka_unit_test(test_server_interval),
                 cmocka_unit_test(test_next_poll),
         };
         return tu_run_group_tests(tests, NULL, NULL);

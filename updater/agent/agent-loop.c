@@ -311,9 +311,9 @@ static void facts_fill(Poll *p, AgentFacts *f, const char *const *failed, size_t
                 f->cancel_requested = p->hb.cancel_id != 0;
                 f->cancel_is_ours = f->cancel_requested && hawkbit_action_of(act->id) == p->hb.cancel_id;
                 if (o && c) {
-                        f->download_held = o->download_held;
-                        f->update_held = o->update_held;
-                        f->forced = o->forced;
+                        f->download_held = o->handling.download_held;
+                        f->update_held = o->handling.update_held;
+                        f->forced = o->handling.forced;
                 }
         }
         {

@@ -32,8 +32,6 @@ HawkbitOffer *hawkbit_offer_free(HawkbitOffer *o) {
         free(o->version);
         free(o->filename);
         free(o->url);
-        free(o->download);
-        free(o->update);
         free(o->problem);
         free(o);
         return NULL;
@@ -215,24 +213,20 @@ static const char *get_str(json_object *o, const char *key) {
  * days); 0 when absent or malformed. */
 static uint64_t polling_sleep(json_object *base) {
         json_object *c, *p;
-        const char *s;
-        unsigned h, m, sec;
-        char tail;
 
         if (!json_object_object_get_ex(base, "config", &c) || !json_object_object_get_ex(c, "polling", &p))
                 return 0;
-        s = get_str(p, "sleep");
-        if (!s || sscanf(s, "%u:%u:%u%c", &h, &m, &sec, &tail) != 3 || m > 59 || sec > 59 || h > 99)
-                return 0;
-        return (uint64_t) MIN(MAX(h * 3600U + m * 60U + sec, 1U), 24U * 3600U) * 1000000ULL;
+        return agent_server_interval_usec(get_str(p, "sleep"));
 }
 
-/* o->problem = before + arg + after. */
-static int set_problem(HawkbitOffer *o, const char *before, const char *arg, const char *after) {
-        free(o->problem);
-        o->problem = NULL;
-        if (asprintf(&o->problem, "%s%s%s", before, arg ?: "?", after) < 0)
+/* The offer cannot be used: o->problem = before + arg + after, and the offer goes to *ret as it is
+ * (the caller reports the problem to the server). */
+static int offer_refuse(HawkbitOffer **o, HawkbitOffer **ret, const char *before, const char *arg, const char *after) {
+        free((*o)->problem);
+        (*o)->problem = NULL;
+        if (asprintf(&(*o)->problem, "%s%s%s", before, arg ?: "?", after) < 0)
                 return -ENOMEM;
+        *ret = TAKE_PTR(*o);
         return 0;
 }
 
@@ -266,7 +260,6 @@ static int offer_from_deployment(const Config *cfg, json_object *d, HawkbitOffer
         json_object *dep, *chunks, *pick = NULL, *pick_chunk = NULL;
         const char *s, *url, *sha;
         unsigned n_artifacts = 0;
-        int r;
 
         if (!o)
                 return -ENOMEM;
@@ -276,15 +269,7 @@ static int offer_from_deployment(const Config *cfg, json_object *d, HawkbitOffer
         if (!json_object_object_get_ex(d, "deployment", &dep) || !json_object_is_type(dep, json_type_object) ||
             !json_object_object_get_ex(dep, "chunks", &chunks) || !json_object_is_type(chunks, json_type_array))
                 return log_debug_errno(EREMOTEIO, "deploymentBase %" PRIu64 ": no deployment.chunks.", o->action_id);
-        if ((s = get_str(dep, "download")) && !(o->download = strdup(s)))
-                return -ENOMEM;
-        if ((s = get_str(dep, "update")) && !(o->update = strdup(s)))
-                return -ENOMEM;
-        o->window_unavailable = (s = get_str(dep, "maintenanceWindow")) && strcmp(s, "unavailable") == 0;
-        /* DDI's handling types: skip, attempt (the device's own rules decide when), forced (now). */
-        o->download_held = o->download && strcmp(o->download, "skip") == 0;
-        o->update_held = (o->update && strcmp(o->update, "skip") == 0) || o->window_unavailable;
-        o->forced = o->update ? strcmp(o->update, "forced") == 0 : (o->download && strcmp(o->download, "forced") == 0);
+        o->handling = agent_handling(get_str(dep, "download"), get_str(dep, "update"), get_str(dep, "maintenanceWindow"));
 
         for (size_t i = 0; i < json_object_array_length(chunks); i++) {
                 json_object *c = json_object_array_get_idx(chunks, i), *arts;
@@ -309,12 +294,8 @@ static int offer_from_deployment(const Config *cfg, json_object *d, HawkbitOffer
         if (pick && n_artifacts > 1 && !ends_with(get_str(pick, "filename") ?: "", ".osup"))
                 pick = NULL;
         if (!pick) {
-                r = set_problem(o, "the deployment has ", n_artifacts ? "several artifacts and none named *.osup" :
+                return offer_refuse(&o, ret, "the deployment has ", n_artifacts ? "several artifacts and none named *.osup" :
                                                                          "no artifact", "");
-                if (r < 0)
-                        return r;
-                *ret = TAKE_PTR(o);
-                return 0;
         }
         if (!(o->filename = strdup(get_str(pick, "filename") ?: "?")))
                 return -ENOMEM;
@@ -325,11 +306,7 @@ static int offer_from_deployment(const Config *cfg, json_object *d, HawkbitOffer
         /* The version: the "version" of the software module (chunk) that carries the bundle. */
         s = get_str(pick_chunk, "version");
         if (!s) {
-                r = set_problem(o, "the chunk of ", o->filename, " names no version");
-                if (r < 0)
-                        return r;
-                *ret = TAKE_PTR(o);
-                return 0;
+                return offer_refuse(&o, ret, "the chunk of ", o->filename, " names no version");
         }
         if (!(o->version = strdup(s)))
                 return -ENOMEM;
@@ -340,39 +317,23 @@ static int offer_from_deployment(const Config *cfg, json_object *d, HawkbitOffer
                 sha = json_object_object_get_ex(pick, "hashes", &hashes) ? get_str(hashes, "sha256") : NULL;
         }
         if (!sha) {
-                r = set_problem(o, "the artifact ", o->filename, " has no SHA-256 (SHA-1 and MD5 are not trusted): refused");
-                if (r < 0)
-                        return r;
-                *ret = TAKE_PTR(o);
-                return 0;
+                return offer_refuse(&o, ret, "the artifact ", o->filename, " has no SHA-256 (SHA-1 and MD5 are not trusted): refused");
         }
         {
                 _cleanup_free_ uint8_t *bin = NULL;
                 size_t len = 0;
                 if (hex_decode(sha, &bin, &len) < 0 || len != 32) {
-                        r = set_problem(o, "the artifact ", o->filename, " has a malformed SHA-256: refused");
-                        if (r < 0)
-                                return r;
-                        *ret = TAKE_PTR(o);
-                        return 0;
+                        return offer_refuse(&o, ret, "the artifact ", o->filename, " has a malformed SHA-256: refused");
                 }
                 memcpy(o->sha256, bin, 32);
         }
         url = link_href_any(pick, "download") ?: link_href_any(pick, "download-http");
         if (!url || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)) {
-                r = set_problem(o, "the artifact ", o->filename, " has no usable download link");
-                if (r < 0)
-                        return r;
-                *ret = TAKE_PTR(o);
-                return 0;
+                return offer_refuse(&o, ret, "the artifact ", o->filename, " has no usable download link");
         }
         /* Plain http only where the operator chose it for the server too. */
         if (strncmp(url, "http://", 7) == 0 && strncmp(cfg->hawkbit.server, "http://", 7) != 0) {
-                r = set_problem(o, "the artifact ", o->filename, " is offered over plain http while Server= is https: refused");
-                if (r < 0)
-                        return r;
-                *ret = TAKE_PTR(o);
-                return 0;
+                return offer_refuse(&o, ret, "the artifact ", o->filename, " is offered over plain http while Server= is https: refused");
         }
         if (!(o->url = strdup(url)))
                 return -ENOMEM;

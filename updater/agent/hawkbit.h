@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "cleanup.h"
+#include "agent.h"
 #include "config.h"
 
 /* The hawkBit back-end ([Agent] Backend=hawkbit): a client of Eclipse hawkBit's Direct Device
@@ -21,13 +22,7 @@ typedef struct HawkbitOffer {
         char *url;              /* its "download" link, else "download-http" */
         uint64_t size;
         uint8_t sha256[32];     /* hashes.sha256: required (SHA-1 and MD5 are not trusted) */
-        char *download;         /* skip|attempt|forced, NULL: absent */
-        char *update;           /* skip|attempt|forced, NULL: absent */
-        bool window_unavailable;/* maintenanceWindow: unavailable */
-        /* … as the planner's facts (AgentFacts): */
-        bool download_held;     /* download: skip */
-        bool update_held;       /* update: skip, or the maintenance window is unavailable */
-        bool forced;            /* update: forced (download: forced when update is absent) */
+        AgentHandling handling; /* download, update, maintenanceWindow, as agent_handling() reads them */
         char *problem;          /* non-NULL: the offer cannot be used (no sha256, no artifact, …): why */
 } HawkbitOffer;
 
